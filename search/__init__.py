@@ -1,0 +1,1 @@
+"""semsearch core library: settings, text normalisation, encoder, bands, index, store."""

@@ -1,0 +1,100 @@
+"""Settings, read from ``SEMSEARCH_*`` environment variables and an optional ``.env``.
+
+Use :func:`get_settings` rather than a module-level instance, so tests and commands can
+change the environment and get fresh settings (``get_settings.cache_clear()``).
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Precision = Literal["auto", "fp32", "bf16", "int8", "fp16"]
+Device = Literal["auto", "cpu", "cuda"]
+Pooling = Literal["cls", "mean"]
+RetrievalMode = Literal["dense", "lexical", "hybrid"]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="SEMSEARCH_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    # --- storage -------------------------------------------------------------------
+    data_dir: Path = Path("data")
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL; default sqlite:///<data_dir>/semsearch.db"
+    )
+    default_collection: str = "default"
+
+    # --- model ---------------------------------------------------------------------
+    model: str = Field(
+        default="multilingual-e5-small-q4",
+        description="bundled model name, local model directory or hub id",
+    )
+    models_dir: Path | None = None  # default <data_dir>/models
+    pooling: Pooling | None = None  # required for an unknown model without ST config
+    device: Device = "auto"
+    precision: Precision = "auto"
+    threads: int | None = Field(default=None, ge=1)
+    max_batch_tokens: int = Field(default=16384, ge=512)
+    max_length: int | None = Field(default=None, ge=8)
+    traditional_to_simplified: bool | None = None  # None: the model profile decides
+
+    # --- indexing ------------------------------------------------------------------
+    index_kinds: str = "question,similar"  # passage kinds indexed for FAQ entries
+    flat_threshold: int = Field(default=50_000, ge=1)
+    use_sq8: bool = False
+    keep_builds: int = Field(default=3, ge=1)
+    chunk_overlap: int = Field(default=32, ge=0)
+
+    # --- retrieval -----------------------------------------------------------------
+    retrieval_mode: RetrievalMode = "hybrid"
+    hybrid_weight: float = Field(default=0.3, ge=0.0, le=1.0)
+    oversample: int = Field(default=4, ge=1)
+
+    # --- serving -------------------------------------------------------------------
+    host: str = "127.0.0.1"
+    port: int = 8000
+    api_keys: str = ""  # comma-separated; when set, write routes need one
+    cors_origins: str = ""
+    max_query_chars: int = Field(default=1000, ge=1)
+    max_candidates: int = Field(default=256, ge=1)
+    max_batch_queries: int = Field(default=64, ge=1)
+    max_body_bytes: int = Field(default=1_000_000, ge=1024)
+    batch_wait_ms: float = Field(default=3.0, ge=0)
+    batch_max_size: int = Field(default=32, ge=1)
+    queue_max: int = Field(default=256, ge=1)
+    micro_batching: bool = True
+    reload_interval_s: float = Field(default=1.0, gt=0)
+
+    @field_validator("database_url")
+    @classmethod
+    def _blank_is_none(cls, value: str | None) -> str | None:
+        return value or None
+
+    @property
+    def resolved_models_dir(self) -> Path:
+        return self.models_dir or self.data_dir / "models"
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'semsearch.db').resolve()}"
+
+    @property
+    def api_key_list(self) -> list[str]:
+        return [k.strip() for k in self.api_keys.split(",") if k.strip()]
+
+    @property
+    def index_kind_list(self) -> list[str]:
+        return [k.strip() for k in self.index_kinds.split(",") if k.strip()]
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

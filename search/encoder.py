@@ -1,0 +1,234 @@
+"""Transformer text encoder: texts in, L2-normalised float32 vectors out.
+
+This is the only module that imports torch and transformers (lazily, inside functions),
+so the API schemas and most tests stay light. It follows sentence-transformers' recipe:
+sort inputs by length, batch them under a token budget so a batch of long answers does
+not blow up memory while short questions still run in large batches, then restore the
+caller's order.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any, Literal, Sequence
+
+import numpy as np
+
+from .errors import InvalidInputError, ModelError
+from .profiles import ModelProfile, ResolvedModel, resolve_model
+from .text import normalize
+
+Kind = Literal["query", "passage"]
+CPU_PRECISIONS = ("fp32", "bf16", "int8")
+# Characters kept before tokenising: far more than max_length tokens ever span, so the
+# cut never changes the result, yet a megabyte of text is not tokenised just to be cut.
+_CHARS_PER_TOKEN_BOUND = 16
+
+
+@dataclass
+class EncodeResult:
+    vectors: np.ndarray  # (n, dim) float32, L2-normalised
+    truncated: list[bool]
+    token_counts: list[int]
+
+
+def validate_texts(texts: Any) -> list[str]:
+    """Reject what cannot be embedded, with a message naming the offending item."""
+    if isinstance(texts, str):
+        texts = [texts]
+    if not isinstance(texts, Sequence) or isinstance(texts, (bytes, bytearray)):
+        raise InvalidInputError(f"expected a list of strings, got {type(texts).__name__}")
+    if len(texts) == 0:
+        raise InvalidInputError("no texts to encode")
+    for i, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise InvalidInputError(f"text #{i} is {type(text).__name__}, not a string")
+        if not text.strip():
+            raise InvalidInputError(f"text #{i} is empty or whitespace only")
+    return list(texts)
+
+
+class Encoder:
+    """Loads a model once and encodes queries and passages with its profile."""
+
+    def __init__(self, resolved: ResolvedModel, *, device: str = "auto",
+                 precision: str = "auto", threads: int | None = None,
+                 max_batch_tokens: int = 16384, cache_dir: str | None = None) -> None:
+        import torch
+
+        self.resolved = resolved
+        self.profile: ModelProfile = resolved.profile
+        self.max_batch_tokens = max_batch_tokens
+        if threads:
+            torch.set_num_threads(threads)
+        self.threads = torch.get_num_threads()
+        self.device = _pick_device(device)
+        self.tokenizer, model = _load(resolved)
+        self.dim = int(model.config.hidden_size)
+        if self.profile.dim and self.profile.dim != self.dim:
+            raise ModelError(f"{resolved.source}: hidden size {self.dim} but profile "
+                             f"{self.profile.name} expects {self.profile.dim}")
+        self.model = model.to(self.device)  # fp32 until a precision is chosen
+        self.precision = self._choose_precision(precision, cache_dir)
+        if self.precision != "fp32":
+            self.model = _with_precision(model, self.precision, self.device)
+
+    @classmethod
+    def from_settings(cls, settings) -> "Encoder":  # type: ignore[no-untyped-def]
+        resolved = resolve_model(settings)
+        if resolved.local and not os.path.isdir(resolved.source):
+            raise ModelError(f"model directory {resolved.source} is missing; "
+                             "run `semsearch model prepare`")
+        return cls(resolved, device=settings.device, precision=settings.precision,
+                   threads=settings.threads, max_batch_tokens=settings.max_batch_tokens,
+                   cache_dir=str(settings.resolved_models_dir))
+
+    @property
+    def model_id(self) -> str:
+        return self.profile.name
+
+    # --- public API -------------------------------------------------------------------
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self.encode(texts, "query").vectors
+
+    def encode_passages(self, texts: Sequence[str]) -> np.ndarray:
+        return self.encode(texts, "passage").vectors
+
+    def encode(self, texts: Any, kind: Kind = "query") -> EncodeResult:
+        texts = validate_texts(texts)
+        prefix = self.profile.query_prefix if kind == "query" else self.profile.passage_prefix
+        t2s = self.profile.traditional_to_simplified
+        prepared = []
+        for i, text in enumerate(texts):
+            clean = normalize(text, traditional_to_simplified=t2s)
+            if not clean:
+                raise InvalidInputError(f"text #{i} is empty after normalisation")
+            prepared.append(prefix + clean)
+        return self._encode_prepared(prepared)
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        """Tokens each text takes without prefix or special tokens (for chunking)."""
+        enc = self.tokenizer(list(texts), add_special_tokens=False)
+        return [len(ids) for ids in enc["input_ids"]]
+
+    @property
+    def passage_token_budget(self) -> int:
+        """Content tokens a passage may hold before truncation."""
+        prefix = self.count_tokens([self.profile.passage_prefix])[0] if self.profile.passage_prefix else 0
+        return self.profile.max_length - prefix - 2
+
+    # --- internals --------------------------------------------------------------------
+    def _encode_prepared(self, texts: list[str]) -> EncodeResult:
+        max_len = self.profile.max_length
+        cut = [t[: max_len * _CHARS_PER_TOKEN_BOUND] for t in texts]
+        enc = self.tokenizer(cut, truncation=True, max_length=max_len)
+        ids: list[list[int]] = enc["input_ids"]
+        truncated = [len(e.overflowing) > 0 or len(t) > len(c)
+                     for e, t, c in zip(enc.encodings, texts, cut)]
+        out = np.empty((len(ids), self.dim), dtype=np.float32)
+        for batch in self._batches(ids):
+            out[batch] = self._forward([ids[i] for i in batch])
+        return EncodeResult(out, truncated, [len(x) for x in ids])
+
+    def _batches(self, ids: list[list[int]]) -> list[list[int]]:
+        """Indices grouped longest-first so that each batch pads little."""
+        order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))
+        batches: list[list[int]] = []
+        current: list[int] = []
+        for i in order:
+            longest = len(ids[current[0]]) if current else len(ids[i])
+            if current and (len(current) + 1) * longest > self.max_batch_tokens:
+                batches.append(current)
+                current = []
+            current.append(i)
+        if current:
+            batches.append(current)
+        return batches
+
+    def _forward(self, ids: list[list[int]]) -> np.ndarray:
+        import torch
+
+        longest = max(len(x) for x in ids)
+        pad = self.tokenizer.pad_token_id or 0
+        input_ids = torch.full((len(ids), longest), pad, dtype=torch.long)
+        mask = torch.zeros((len(ids), longest), dtype=torch.long)
+        for row, seq in enumerate(ids):
+            input_ids[row, : len(seq)] = torch.tensor(seq)
+            mask[row, : len(seq)] = 1
+        with torch.inference_mode():
+            hidden = self.model(input_ids=input_ids.to(self.device),
+                                attention_mask=mask.to(self.device)).last_hidden_state
+            pooled = _pool(hidden.float(), mask.to(self.device), self.profile.pooling)
+            pooled = torch.nn.functional.normalize(pooled, p=2, dim=1)
+        return pooled.cpu().numpy().astype(np.float32, copy=False)
+
+    def _choose_precision(self, precision: str, cache_dir: str | None) -> str:
+        if self.device != "cpu":
+            return "fp16" if precision in ("auto", "fp16") else precision
+        if precision == "fp16":
+            raise ModelError("fp16 needs a CUDA device; on the CPU use fp32, bf16 or int8")
+        if precision != "auto":
+            return precision
+        from .precision import choose_cpu_precision
+
+        return choose_cpu_precision(self, cache_dir)
+
+
+def _pick_device(device: str) -> str:
+    import torch
+
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ModelError("SEMSEARCH_DEVICE=cuda but no CUDA device is available")
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
+
+
+def _load(resolved: ResolvedModel):  # type: ignore[no-untyped-def]
+    from transformers import AutoModel, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()  # load reports and progress bars are noise to users
+    hf_logging.disable_progress_bar()
+    kwargs: dict[str, Any] = {}
+    if resolved.local:
+        kwargs["local_files_only"] = True
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(resolved.source, **kwargs)
+        try:
+            model = AutoModel.from_pretrained(resolved.source, add_pooling_layer=False, **kwargs)
+        except TypeError:  # architectures without a pooler do not take the argument
+            model = AutoModel.from_pretrained(resolved.source, **kwargs)
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"cannot load model {resolved.source}: {exc}") from exc
+    if not getattr(tokenizer, "is_fast", False):
+        raise ModelError(f"{resolved.source}: a fast (Rust) tokenizer is required")
+    return tokenizer, model.eval()
+
+
+def _with_precision(model, precision: str, device: str):  # type: ignore[no-untyped-def]
+    import torch
+
+    if precision == "fp16":
+        return model.to(device=device, dtype=torch.float16)
+    if precision == "bf16":
+        return model.to(device=device, dtype=torch.bfloat16)
+    if precision == "int8":
+        import warnings
+
+        from torch.ao.quantization import quantize_dynamic
+
+        with warnings.catch_warnings():  # torch deprecates quantised tensors in favour of torchao
+            warnings.simplefilter("ignore")
+            return quantize_dynamic(model.to(device), {torch.nn.Linear}, dtype=torch.qint8)
+    if precision != "fp32":
+        raise ModelError(f"unknown precision {precision!r}")
+    return model.to(device)
+
+
+def _pool(hidden, mask, pooling: str):  # type: ignore[no-untyped-def]
+    if pooling == "cls":
+        return hidden[:, 0]
+    weights = mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1e-9)
+

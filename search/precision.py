@@ -1,0 +1,125 @@
+"""Pick the fastest CPU precision that keeps the model's vectors.
+
+bf16 is fast on CPUs with AVX-512 BF16 or AMX and slow elsewhere; int8 dynamic
+quantisation helps on some CPUs and not others. Rather than guess from CPU flags, time
+each precision on a fixed sample on the running machine, keep only those whose vectors
+stay within tolerance of fp32, and remember the choice per model, CPU and thread count.
+Torch itself is only touched through the encoder module.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import os
+import statistics
+import time
+import warnings
+from importlib.metadata import version
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from .encoder import Encoder
+
+log = logging.getLogger(__name__)
+MIN_MEAN_COSINE = 0.995  # against fp32 on the sample
+MIN_SPEEDUP = 1.10  # a reduced precision must earn its small loss of accuracy
+_SAMPLE = [
+    "我的订单什么时候发货",
+    "退款一般多久能到账呢",
+    "怎么修改绑定的手机号",
+    "优惠券为什么用不了",
+    "会员到期了怎么续费",
+    "快递显示已签收但是我没收到货怎么办",
+] * 6 + [
+    "您好，退货申请提交后，商家会在两个工作日内审核。审核通过后请在七天内寄回商品，"
+    "并在订单页面填写快递单号。仓库收到退货并确认商品完好后，退款会原路退回到您的支付账户，"
+    "银行卡一般需要三到五个工作日到账，余额支付即时到账。如有疑问请联系在线客服。"
+] * 6
+
+
+def _cpu_signature() -> str:
+    model = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{model}|{os.cpu_count()}"
+
+
+def _cache_key(encoder: "Encoder") -> str:
+    return (f"{encoder.model_id}|torch {version('torch')}|{_cpu_signature()}"
+            f"|threads {encoder.threads}")
+
+
+def _time_encode(encoder: "Encoder", texts: list[str], repeats: int = 3) -> tuple[float, np.ndarray]:
+    vectors = encoder._encode_prepared(texts).vectors  # warm-up
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        encoder._encode_prepared(texts)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), vectors
+
+
+def measure(encoder: "Encoder") -> dict[str, dict[str, float]]:
+    """Time each CPU precision on the sample; returns seconds and cosine vs fp32."""
+    from .encoder import CPU_PRECISIONS, _with_precision
+
+    fp32_model = encoder.model
+    texts = [encoder.profile.passage_prefix + t for t in _SAMPLE]
+    results: dict[str, dict[str, float]] = {}
+    reference = None
+    try:
+        for precision in CPU_PRECISIONS:
+            if precision != "fp32":
+                with warnings.catch_warnings():  # torch deprecates its quantised tensors
+                    warnings.simplefilter("ignore")
+                    encoder.model = _with_precision(copy.deepcopy(fp32_model), precision, "cpu")
+            seconds, vectors = _time_encode(encoder, texts)
+            reference = vectors if reference is None else reference
+            cosine = float(np.mean(np.sum(vectors * reference, axis=1)))
+            results[precision] = {"seconds": seconds, "mean_cosine": cosine}
+            encoder.model = fp32_model
+    finally:
+        encoder.model = fp32_model
+    return results
+
+
+def choose_cpu_precision(encoder: "Encoder", cache_dir: str | None) -> str:
+    cache = Path(cache_dir) / "precision-choice.json" if cache_dir else None
+    key = _cache_key(encoder)
+    stored = _read(cache)
+    if key in stored:
+        return stored[key]["precision"]
+    results = measure(encoder)
+    base = results["fp32"]["seconds"]
+    best = "fp32"
+    for precision, r in results.items():
+        ok = r["mean_cosine"] >= MIN_MEAN_COSINE and base / r["seconds"] >= MIN_SPEEDUP
+        if ok and r["seconds"] < results[best]["seconds"]:
+            best = precision
+    log.info("CPU precision measured: %s -> %s", results, best)
+    if cache is not None:
+        stored[key] = {"precision": best, "measured": results}
+        try:
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            cache.write_text(json.dumps(stored, indent=2))
+        except OSError as exc:  # a read-only models dir only costs a re-measure
+            log.warning("cannot save precision choice to %s: %s", cache, exc)
+    return best
+
+
+def _read(path: Path | None) -> dict:
+    if path is None or not path.exists():
+        return {}
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
