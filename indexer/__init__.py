@@ -1,0 +1,1 @@
+"""The write path: sources, FAQ expansion and chunking, embedding cache, builds, reindex."""

@@ -1,0 +1,114 @@
+"""Index builds: the consistency guard, loading, and catching up with the change log.
+
+A build is only served when everything it recorded matches the running configuration
+(model, dimension, pooling, normalisation) and its file matches its record (sha256,
+vector count). Otherwise loading fails with a message naming each difference, and the
+caller keeps whatever good build it already holds.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from . import index as faiss_index
+from .errors import IndexCorruptError, IndexMismatchError
+from .store import embeddings, repository
+from .store.models import IndexBuild
+from .vectorstore import BuildInfo, FaissCollectionIndex
+
+Encode = Callable[[list[str]], np.ndarray]
+
+
+@dataclass(frozen=True)
+class Identity:
+    """What a build must agree with to be served by this configuration."""
+
+    model_id: str
+    dim: int
+    pooling: str
+    normalization: str
+
+    def differences(self, build: IndexBuild) -> list[str]:
+        out = []
+        for field in ("model_id", "dim", "pooling", "normalization"):
+            recorded, wanted = getattr(build, field), getattr(self, field)
+            if recorded != wanted:
+                out.append(f"{field}: build has {recorded!r}, configured {wanted!r}")
+        return out
+
+
+def active_build(session: Session, collection_id: int) -> IndexBuild | None:
+    return session.scalar(select(IndexBuild).where(IndexBuild.collection_id == collection_id,
+                                                   IndexBuild.active.is_(True)))
+
+
+def verify(build: IndexBuild, identity: Identity) -> None:
+    problems = identity.differences(build)
+    if problems:
+        raise IndexMismatchError(
+            f"build {build.id} was made with a different configuration: " + "; ".join(problems)
+            + " (reindex with the configured model, or configure the build's)",
+            {"build_id": build.id, "differences": problems})
+
+
+def open_build(build: IndexBuild, data_dir: Path, identity: Identity) -> FaissCollectionIndex:
+    """Load a build's file after checking its record, its checksum and its size."""
+    verify(build, identity)
+    path = data_dir / build.file
+    if not path.exists():
+        raise IndexCorruptError(f"build {build.id}: index file {path} is missing")
+    digest = faiss_index.sha256_file(path)
+    if digest != build.sha256:
+        raise IndexCorruptError(
+            f"build {build.id}: index file {path} is corrupt (sha256 {digest[:12]}… "
+            f"but {build.sha256[:12]}… was recorded)", {"build_id": build.id})
+    base = faiss_index.load(path)
+    if base.ntotal != build.vector_count or base.d != build.dim:
+        raise IndexCorruptError(
+            f"build {build.id}: index file holds {base.ntotal} vectors of dimension {base.d}, "
+            f"the database recorded {build.vector_count} of dimension {build.dim}")
+    info = BuildInfo(build.id, build.collection_id, build.model_id, build.dim, build.index_kind,
+                     build.nprobe, build.vector_count, build.change_seq)
+    return FaissCollectionIndex(base, info)
+
+
+def catch_up(store: FaissCollectionIndex, session: Session, encode: Encode) -> int:
+    """Apply the change log after the store's watermark; returns changes applied.
+
+    Vectors come from the embedding cache (writers fill it before they commit); a text
+    missing from it is encoded, so the index never lacks what the database has.
+    """
+    changes = repository.changes_since(session, store.info.collection_id, store.change_seq)
+    if not changes:
+        return 0
+    added = [pid for _, pid, op in changes if op == "add"]
+    removed = {pid for _, pid, op in changes if op == "remove"}
+    texts = repository.passage_texts(session, [p for p in added if p not in removed])
+    if texts:
+        ids = np.fromiter(texts.keys(), dtype=np.int64)
+        vectors, _ = embeddings.vectors_for(session, store.info.model_id, list(texts.values()),
+                                            encode)
+        store.add(ids, vectors)
+    store.remove(np.fromiter(removed, dtype=np.int64))
+    store.change_seq = changes[-1][0]
+    return len(changes)
+
+
+def identity_for(encoder) -> Identity:  # type: ignore[no-untyped-def]
+    from .text import normalization_version
+
+    profile = encoder.profile
+    return Identity(encoder.model_id, encoder.dim, profile.pooling,
+                    normalization_version(profile.traditional_to_simplified))
+
+
+def is_current(session: Session, collection_id: int, identity: Identity) -> bool:
+    """True when the active build matches the configuration and the change log."""
+    build = active_build(session, collection_id)
+    return (build is not None and not identity.differences(build)
+            and build.change_seq == repository.last_change_seq(session, collection_id))

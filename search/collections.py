@@ -1,0 +1,96 @@
+"""The loaded index of every collection, kept current while the server runs.
+
+``refresh()`` is called periodically and after every write: it swaps in a newly
+activated build (loaded and caught up *before* the swap, so requests in flight finish
+on the old one) and replays the change log onto the current one. A build that fails the
+consistency guard is reported and skipped; the previous good build keeps serving.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from . import builds
+from . import index as faiss_index
+from .config import Settings
+from .errors import NotFoundError, NotReadyError, SemsearchError
+from .store import repository
+from .store.models import Collection
+from .vectorstore import BuildInfo, FaissCollectionIndex
+
+log = logging.getLogger(__name__)
+
+
+class CollectionRegistry:
+    def __init__(self, settings: Settings, encoder, sessions: sessionmaker[Session]) -> None:  # type: ignore[no-untyped-def]
+        self.settings = settings
+        self.encoder = encoder
+        self.sessions = sessions
+        self.identity = builds.identity_for(encoder)
+        self._stores: dict[str, FaissCollectionIndex] = {}
+        self._ids: dict[str, int] = {}
+        self._lock = threading.Lock()  # one refresh at a time; readers never wait
+        self.errors: dict[str, str] = {}  # collection -> why its newest build is not served
+
+    def names(self) -> list[str]:
+        return sorted(self._stores)
+
+    def get(self, name: str) -> FaissCollectionIndex:
+        store = self._stores.get(name)
+        if store is None:
+            self.refresh()
+            store = self._stores.get(name)
+        if store is None and name in self.errors:
+            raise NotReadyError(f"collection {name!r} cannot be served: {self.errors[name]}",
+                                {"collection": name})
+        if store is None:
+            raise NotFoundError(f"collection {name!r} does not exist", {"collection": name})
+        return store
+
+    def peek(self, name: str) -> FaissCollectionIndex | None:
+        """The loaded store, without loading anything."""
+        return self._stores.get(name)
+
+    def total_vectors(self) -> int:
+        return sum(s.size for s in self._stores.values())
+
+    def refresh(self) -> None:
+        """Pick up new collections, newly activated builds and logged writes."""
+        with self._lock, self.sessions() as session:
+            for coll in session.scalars(select(Collection)):
+                try:
+                    self._refresh_one(session, coll)
+                    self.errors.pop(coll.name, None)
+                except SemsearchError as exc:
+                    if self.errors.get(coll.name) != exc.message:
+                        log.error("collection %s: %s", coll.name, exc.message)
+                    self.errors[coll.name] = exc.message
+
+    def _refresh_one(self, session: Session, coll: Collection) -> None:
+        current = self._stores.get(coll.name)
+        build = builds.active_build(session, coll.id)
+        wanted_id = build.id if build is not None else 0
+        if current is None or current.info.build_id != wanted_id:
+            fresh = self._open(session, coll, build)
+            builds.catch_up(fresh, session, self.encoder.encode_passages)
+            self._stores[coll.name] = fresh  # atomic swap of one reference
+            self._ids[coll.name] = coll.id
+            return
+        builds.catch_up(current, session, self.encoder.encode_passages)
+
+    def _open(self, session: Session, coll: Collection, build) -> FaissCollectionIndex:  # type: ignore[no-untyped-def]
+        if build is None:
+            # No build yet (documents written through the API only): start empty and
+            # let the change log fill it.
+            info = BuildInfo(0, coll.id, self.identity.model_id, self.identity.dim, "none", 0, 0, 0)
+            return FaissCollectionIndex(faiss_index.new_flat(self.identity.dim), info)
+        return builds.open_build(build, self.settings.data_dir, self.identity)
+
+    def collection_id(self, name: str) -> int:
+        if name not in self._ids:
+            with self.sessions() as session:
+                self._ids[name] = repository.get_collection(session, name).id
+        return self._ids[name]

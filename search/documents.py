@@ -1,0 +1,42 @@
+"""Domain types for documents and their passages (no database, no model code)."""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+PassageKind = Literal["question", "similar", "answer", "chunk"]
+PASSAGE_KINDS: tuple[PassageKind, ...] = ("question", "similar", "answer", "chunk")
+
+
+@dataclass
+class FaqEntry:
+    """One FAQ entry, or a knowledge-base article (``doc_type="article"``: question is
+    the title and answer the text)."""
+
+    external_id: str
+    question: str
+    answer: str = ""
+    similar_questions: list[str] = field(default_factory=list)
+    category: str | None = None
+    tags: list[str] = field(default_factory=list)
+    metadata: dict[str, Any] = field(default_factory=dict)
+    doc_type: str = "faq"
+
+    def content_hash(self) -> str:
+        """Stable hash of everything that affects passages or what a search returns."""
+        payload = asdict(self)
+        blob = json.dumps(payload, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class PassageSpec:
+    kind: PassageKind
+    ordinal: int
+    text: str  # normalised text, without the model's prefix
+
+
+def text_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()

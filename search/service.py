@@ -1,0 +1,143 @@
+"""SearchService: a question in, the best FAQ entries out, with scores and bands.
+
+Query path: normalise -> encode -> vector search for k × oversample passages -> fetch
+passages and documents in one SQL query -> collapse to documents by max score ->
+filters -> band -> top-k. Filters are exact: they restrict the vector search to the
+matching passages, so top_k results come back whenever that many entries match.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from sqlalchemy.orm import Session, sessionmaker
+
+from .bands import BAND_LABELS, Band, band_at_least
+from .collections import CollectionRegistry
+from .config import Settings
+from .errors import InputTooLargeError, InvalidInputError
+from .store import repository
+from .text import normalize
+
+
+@dataclass
+class SearchHit:
+    id: int
+    external_id: str
+    question: str
+    answer: str
+    category: str | None
+    tags: list[str]
+    score: float
+    band: Band
+    band_label: str
+    matched_text: str
+    matched_kind: str
+    metadata: dict = field(default_factory=dict)
+
+
+@dataclass
+class SearchResult:
+    query: str
+    normalized_query: str
+    hits: list[SearchHit]
+    build_id: int | None
+    took_ms: float = 0.0
+
+
+@dataclass(frozen=True)
+class SearchFilters:
+    category: str | None = None
+    tags: tuple[str, ...] = ()
+    min_band: Band | None = None
+    min_score: float | None = None
+
+
+class SearchService:
+    def __init__(self, settings: Settings, encoder, sessions: sessionmaker[Session],  # type: ignore[no-untyped-def]
+                 registry: CollectionRegistry | None = None) -> None:
+        self.settings = settings
+        self.encoder = encoder
+        self.sessions = sessions
+        self.registry = registry or CollectionRegistry(settings, encoder, sessions)
+
+    @property
+    def thresholds(self):  # type: ignore[no-untyped-def]
+        return self.encoder.profile.thresholds
+
+    def normalize_query(self, query: object) -> str:
+        if not isinstance(query, str):
+            raise InvalidInputError(f"query must be a string, got {type(query).__name__}")
+        if len(query) > self.settings.max_query_chars:
+            raise InputTooLargeError(
+                f"query is {len(query)} characters; the limit is {self.settings.max_query_chars}",
+                {"limit": self.settings.max_query_chars})
+        clean = normalize(query, traditional_to_simplified=self.encoder.profile.traditional_to_simplified)
+        if not clean:
+            raise InvalidInputError("query is empty or whitespace only")
+        return clean
+
+    def search(self, query: str, *, collection: str | None = None, top_k: int = 5,
+               filters: SearchFilters = SearchFilters()) -> SearchResult:
+        started = time.perf_counter()
+        normalized = self.normalize_query(query)
+        vector = self.encoder.encode_queries([normalized])[0]
+        result = self.search_vector(query, normalized, vector, collection=collection,
+                                    top_k=top_k, filters=filters)
+        result.took_ms = (time.perf_counter() - started) * 1000
+        return result
+
+    def search_vector(self, query: str, normalized: str, vector: np.ndarray, *,
+                      collection: str | None, top_k: int,
+                      filters: SearchFilters = SearchFilters()) -> SearchResult:
+        name = collection or self.settings.default_collection
+        store = self.registry.get(name)
+        with self.sessions() as session:
+            allowed = None
+            if filters.category is not None or filters.tags:
+                coll = repository.get_collection(session, name)
+                allowed = np.asarray(repository.filtered_passage_ids(
+                    session, coll.id, filters.category, filters.tags), dtype=np.int64)
+            hits = self._collect(session, store, vector, top_k, allowed)
+        hits = [h for h in hits if self._passes(h, filters)][:top_k]
+        return SearchResult(query, normalized, hits, store.info.build_id or None)
+
+    def _collect(self, session: Session, store, vector: np.ndarray, top_k: int,  # type: ignore[no-untyped-def]
+                 allowed: np.ndarray | None) -> list[SearchHit]:
+        """Search deeper until top_k distinct entries are found or the index is exhausted."""
+        if allowed is not None and len(allowed) == 0:
+            return []
+        k = top_k * self.settings.oversample
+        limit = store.size if allowed is None else min(store.size, len(allowed))
+        while True:
+            scores, ids = store.search(vector[None, :], k, allowed)
+            found = [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
+            hits = self._collapse(session, found)
+            if len(hits) >= top_k or k >= limit:
+                return hits
+            k = min(k * 4, max(limit, 1))
+
+    def _collapse(self, session: Session, found: Sequence[tuple[int, float]]) -> list[SearchHit]:
+        rows = repository.passages_with_documents(session, [pid for pid, _ in found])
+        best: dict[int, SearchHit] = {}
+        for pid, score in found:  # found is sorted by score: first passage per doc wins
+            if pid not in rows:
+                continue  # deleted since the index was built
+            passage, doc = rows[pid]
+            if doc.id in best:
+                continue
+            band = self.thresholds.band(score)
+            best[doc.id] = SearchHit(
+                id=doc.id, external_id=doc.external_id, question=doc.question,
+                answer=doc.answer, category=doc.category, tags=list(doc.tags or []),
+                score=round(score, 6), band=band, band_label=BAND_LABELS[band],
+                matched_text=passage.text, matched_kind=passage.kind, metadata=dict(doc.meta or {}))
+        return sorted(best.values(), key=lambda h: -h.score)
+
+    @staticmethod
+    def _passes(hit: SearchHit, filters: SearchFilters) -> bool:
+        if filters.min_score is not None and hit.score < filters.min_score:
+            return False
+        return filters.min_band is None or band_at_least(hit.band, filters.min_band)

@@ -1,0 +1,1 @@
+"""Metadata store: SQLAlchemy models, engine set-up and the repository."""

@@ -1,0 +1,81 @@
+"""Engine and session set-up, and migrations.
+
+SQLite runs in WAL mode (readers never block the writer; a reindex can run beside a
+serving process) with foreign keys on and a busy timeout so concurrent writers wait
+instead of failing. Commands that open the database upgrade it to the newest schema.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from ..errors import ConfigError
+
+ALEMBIC_DIR = Path(__file__).resolve().parents[2] / "alembic"
+BUSY_TIMEOUT_MS = 30_000
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA synchronous=NORMAL")  # safe with WAL; fsync at checkpoints
+    cursor.close()
+
+
+def make_engine(url: str) -> Engine:
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise ConfigError(f"invalid database URL {url!r}: {exc}") from exc
+    if parsed.drivername.startswith("sqlite"):
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    if parsed.drivername in ("postgresql", "postgres"):
+        url = parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+    return create_engine(url, pool_pre_ping=True)
+
+
+def upgrade(engine: Engine) -> None:
+    """Apply Alembic migrations up to head (idempotent)."""
+    from alembic import command
+    from alembic.config import Config
+
+    if not (ALEMBIC_DIR / "env.py").exists():
+        raise ConfigError(f"migrations not found at {ALEMBIC_DIR}")
+    config = Config()
+    config.set_main_option("script_location", str(ALEMBIC_DIR))
+    config.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False))
+    try:
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+    except OperationalError as exc:
+        raise ConfigError(f"cannot open database {engine.url!r}: {exc.orig}") from exc
+
+
+_ENGINES: dict[str, tuple[Engine, sessionmaker[Session]]] = {}
+
+
+def open_database(url: str) -> sessionmaker[Session]:
+    """Engine + migrations + session factory, once per URL per process."""
+    if url not in _ENGINES:
+        engine = make_engine(url)
+        upgrade(engine)
+        _ENGINES[url] = (engine, sessionmaker(engine, expire_on_commit=False))
+    return _ENGINES[url][1]
+
+
+def dispose_all() -> None:
+    """Close every pooled connection (tests, and before forking workers)."""
+    for engine, _ in _ENGINES.values():
+        engine.dispose()
+    _ENGINES.clear()

@@ -1,0 +1,76 @@
+"""The embedding cache: passage vectors by (model id, text hash).
+
+Unchanged texts are never re-embedded: a reindex or an upsert looks every passage up
+here first and encodes only the misses. The cache also makes the FAISS file
+rebuildable from the database alone.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ..documents import text_hash
+from .models import EmbeddingCache, utcnow
+
+_LOOKUP_CHUNK = 500  # stay well under SQLite's bound-parameter limit
+Encode = Callable[[list[str]], np.ndarray]
+
+
+def lookup(session: Session, model_id: str, hashes: Sequence[str]) -> dict[str, np.ndarray]:
+    found: dict[str, np.ndarray] = {}
+    unique = list(dict.fromkeys(hashes))
+    for start in range(0, len(unique), _LOOKUP_CHUNK):
+        chunk = unique[start:start + _LOOKUP_CHUNK]
+        rows = session.execute(select(EmbeddingCache.text_hash, EmbeddingCache.vector)
+                               .where(EmbeddingCache.model_id == model_id,
+                                      EmbeddingCache.text_hash.in_(chunk)))
+        for digest, blob in rows.tuples():
+            found[digest] = np.frombuffer(blob, dtype=np.float32)
+    return found
+
+
+def store(session: Session, model_id: str, texts: Sequence[str], vectors: np.ndarray) -> None:
+    rows = {}
+    for text, vector in zip(texts, vectors):
+        vector = np.asarray(vector, dtype=np.float32)
+        rows[text_hash(text)] = {"model_id": model_id, "text_hash": text_hash(text),
+                                 "dim": int(vector.shape[0]), "vector": vector.tobytes(),
+                                 "created_at": utcnow()}
+    if rows:
+        # A concurrent writer may have stored the same text: keep theirs, it is equal.
+        session.execute(_insert_ignoring_duplicates(session), list(rows.values()))
+
+
+def _insert_ignoring_duplicates(session: Session):  # type: ignore[no-untyped-def]
+    dialect = session.get_bind().dialect.name
+    if dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+    elif dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        raise NotImplementedError(f"embedding cache writes on {dialect} are not supported")
+    return insert(EmbeddingCache).on_conflict_do_nothing()
+
+
+def vectors_for(session: Session, model_id: str, texts: Sequence[str], encode: Encode,
+                on_encoded: Callable[[int], None] | None = None) -> tuple[np.ndarray, int]:
+    """Vectors for ``texts`` from the cache, encoding and storing the misses.
+
+    Returns the (n, dim) matrix in input order and the number of texts encoded.
+    """
+    hashes = [text_hash(t) for t in texts]
+    cached = lookup(session, model_id, hashes)
+    missing = list(dict.fromkeys(t for t, h in zip(texts, hashes) if h not in cached))
+    if missing:
+        fresh = encode(missing)
+        store(session, model_id, missing, fresh)
+        for text, vector in zip(missing, fresh):
+            cached[text_hash(text)] = vector
+        if on_encoded:
+            on_encoded(len(missing))
+    if not texts:
+        return np.zeros((0, 0), dtype=np.float32), 0
+    return np.stack([cached[h] for h in hashes]).astype(np.float32, copy=False), len(missing)

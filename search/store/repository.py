@@ -1,0 +1,174 @@
+"""Queries and writes over the metadata store, one function per job.
+
+Functions take a :class:`~sqlalchemy.orm.Session` and never commit: the caller decides
+the transaction, so that a document, its passages and their change-log rows always
+land together.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from ..documents import FaqEntry, PassageSpec, text_hash
+from ..errors import NotFoundError
+from .models import Change, Collection, Document, DocumentTag, Passage
+
+
+@dataclass
+class WriteResult:
+    document_id: int
+    added: list[int]  # passage ids
+    removed: list[int]
+    changed: bool
+
+
+def get_collection(session: Session, name: str) -> Collection:
+    found = session.scalar(select(Collection).where(Collection.name == name))
+    if found is None:
+        raise NotFoundError(f"collection {name!r} does not exist", {"collection": name})
+    return found
+
+
+def ensure_collection(session: Session, name: str) -> Collection:
+    found = session.scalar(select(Collection).where(Collection.name == name))
+    if found is None:
+        found = Collection(name=name)
+        session.add(found)
+        session.flush()
+    return found
+
+
+def collection_stats(session: Session) -> list[tuple[Collection, int, int]]:
+    """Each collection with its document and passage counts."""
+    docs = (select(Document.collection_id, func.count().label("n"))
+            .group_by(Document.collection_id).subquery())
+    passages = (select(Passage.collection_id, func.count().label("n"))
+                .group_by(Passage.collection_id).subquery())
+    rows = session.execute(
+        select(Collection, func.coalesce(docs.c.n, 0), func.coalesce(passages.c.n, 0))
+        .outerjoin(docs, docs.c.collection_id == Collection.id)
+        .outerjoin(passages, passages.c.collection_id == Collection.id)
+        .order_by(Collection.name))
+    return [(c, int(d), int(p)) for c, d, p in rows]
+
+
+def get_document(session: Session, collection_id: int, external_id: str) -> Document | None:
+    return session.scalar(select(Document).where(
+        Document.collection_id == collection_id, Document.external_id == external_id))
+
+
+def document_hashes(session: Session, collection_id: int) -> dict[str, str]:
+    rows = session.execute(select(Document.external_id, Document.content_hash)
+                           .where(Document.collection_id == collection_id))
+    return {k: v for k, v in rows.all()}
+
+
+def upsert_document(session: Session, collection_id: int, entry: FaqEntry,
+                    passages: Sequence[PassageSpec]) -> WriteResult:
+    """Insert or replace one entry and its passages; unchanged entries are left alone."""
+    digest = entry.content_hash()
+    doc = get_document(session, collection_id, entry.external_id)
+    removed: list[int] = []
+    if doc is not None:
+        if doc.content_hash == digest:
+            return WriteResult(doc.id, [], [], changed=False)
+        removed = _remove_passages(session, collection_id, doc.id)
+        session.execute(delete(DocumentTag).where(DocumentTag.document_id == doc.id))
+    else:
+        doc = Document(collection_id=collection_id, external_id=entry.external_id)
+        session.add(doc)
+    doc.doc_type = entry.doc_type
+    doc.question, doc.answer = entry.question, entry.answer
+    doc.similar_questions, doc.category = list(entry.similar_questions), entry.category
+    doc.tags, doc.meta, doc.content_hash = list(entry.tags), dict(entry.metadata), digest
+    session.flush()
+    session.add_all(DocumentTag(document_id=doc.id, tag=t) for t in dict.fromkeys(entry.tags))
+    rows = [Passage(document_id=doc.id, collection_id=collection_id, kind=p.kind,
+                    ordinal=p.ordinal, text=p.text, text_hash=text_hash(p.text))
+            for p in passages]
+    session.add_all(rows)
+    session.flush()
+    added = [r.id for r in rows]
+    _log(session, collection_id, added, "add")
+    return WriteResult(doc.id, added, removed, changed=True)
+
+
+def delete_document(session: Session, collection_id: int, external_id: str) -> list[int]:
+    doc = get_document(session, collection_id, external_id)
+    if doc is None:
+        raise NotFoundError(f"document {external_id!r} not found", {"external_id": external_id})
+    removed = _remove_passages(session, collection_id, doc.id)
+    session.execute(delete(Document).where(Document.id == doc.id))
+    return removed
+
+
+def _remove_passages(session: Session, collection_id: int, document_id: int) -> list[int]:
+    ids = list(session.scalars(select(Passage.id).where(Passage.document_id == document_id)))
+    if ids:
+        session.execute(delete(Passage).where(Passage.document_id == document_id))
+        _log(session, collection_id, ids, "remove")
+    return ids
+
+
+def _log(session: Session, collection_id: int, passage_ids: Iterable[int], op: str) -> None:
+    session.add_all(Change(collection_id=collection_id, passage_id=p, op=op) for p in passage_ids)
+
+
+def last_change_seq(session: Session, collection_id: int) -> int:
+    return int(session.scalar(select(func.coalesce(func.max(Change.seq), 0))
+                              .where(Change.collection_id == collection_id)) or 0)
+
+
+def changes_since(session: Session, collection_id: int, seq: int) -> list[tuple[int, int, str]]:
+    """(seq, passage id, op) after ``seq``, oldest first."""
+    rows = session.execute(select(Change.seq, Change.passage_id, Change.op)
+                           .where(Change.collection_id == collection_id, Change.seq > seq)
+                           .order_by(Change.seq))
+    return [tuple(r) for r in rows]  # type: ignore[misc]
+
+
+def passages_with_documents(session: Session, passage_ids: Sequence[int]
+                            ) -> dict[int, tuple[Passage, Document]]:
+    """Passages and their documents in one query; ids that no longer exist are absent."""
+    if not passage_ids:
+        return {}
+    rows = session.execute(select(Passage, Document).join(Document)
+                           .where(Passage.id.in_(list(passage_ids))))
+    return {p.id: (p, d) for p, d in rows.tuples()}
+
+
+def passage_texts(session: Session, passage_ids: Sequence[int]) -> dict[int, str]:
+    if not passage_ids:
+        return {}
+    rows = session.execute(select(Passage.id, Passage.text).where(Passage.id.in_(passage_ids)))
+    return {k: v for k, v in rows.all()}
+
+
+def all_passages(session: Session, collection_id: int) -> list[tuple[int, str]]:
+    rows = session.execute(select(Passage.id, Passage.text)
+                           .where(Passage.collection_id == collection_id).order_by(Passage.id))
+    return [tuple(r) for r in rows]  # type: ignore[misc]
+
+
+def filtered_passage_ids(session: Session, collection_id: int, category: str | None,
+                         tags: Sequence[str] | None) -> list[int]:
+    """Passage ids whose document matches the category and carries every tag."""
+    query = (select(Passage.id).join(Document)
+             .where(Passage.collection_id == collection_id))
+    if category is not None:
+        query = query.where(Document.category == category)
+    for tag in dict.fromkeys(tags or []):
+        query = query.where(Document.id.in_(
+            select(DocumentTag.document_id).where(DocumentTag.tag == tag)))
+    return list(session.scalars(query))
+
+
+def categories(session: Session, collection_id: int) -> list[tuple[str, int]]:
+    rows = session.execute(select(Document.category, func.count())
+                           .where(Document.collection_id == collection_id,
+                                  Document.category.is_not(None))
+                           .group_by(Document.category).order_by(Document.category))
+    return [(c, int(n)) for c, n in rows.tuples()]
