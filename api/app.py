@@ -1,0 +1,129 @@
+"""FastAPI application factory with a lifespan that starts and stops the engine."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import AsyncIterator
+
+from fastapi import FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from search.config import Settings, get_settings
+
+from . import errors, metrics
+from .engine import Engine
+from .routes import compat, documents, embeddings, ops, search, web
+
+STATIC_DIR = Path(__file__).parent / "static"
+log = logging.getLogger("semsearch.api")
+
+
+class BodyLimit:
+    """Refuse bodies over the limit with 413, whether or not Content-Length is sent."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            return await self._reject(scope, receive, send)
+        seen = 0
+
+        async def limited() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.limit:
+                raise _TooLarge()
+            return message
+
+        try:
+            await self.app(scope, limited, send)
+        except _TooLarge:
+            await self._reject(scope, receive, send)
+
+    async def _reject(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = errors.error_response(413, "input_too_large",
+                                         f"request body is larger than {self.limit} bytes",
+                                         {"limit": self.limit})
+        await response(scope, receive, send)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class JsonByDefault:
+    """Treat a body sent without a JSON content type (``curl -d``) as JSON.
+
+    Every route that takes a body takes JSON; refusing ``curl -d '{"query": …}'`` for a
+    missing header would only make the first try of every new user fail.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] in ("POST", "PUT"):
+            headers = [(k, v) for k, v in scope["headers"] if k != b"content-type"]
+            kind = dict(scope["headers"]).get(b"content-type", b"")
+            if not kind or kind.startswith(b"application/x-www-form-urlencoded"):
+                scope = dict(scope, headers=headers + [(b"content-type", b"application/json")])
+        await self.app(scope, receive, send)
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    engine: Engine = app.state.engine
+    await asyncio.get_running_loop().run_in_executor(None, engine.load)
+    await engine.batcher.start()
+    engine.start_refresher()
+    log.info("ready: model %s, collections %s", engine.encoder.model_id, engine.registry.names())
+    try:
+        yield
+    finally:
+        engine.stop()
+        await engine.batcher.stop()
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    app = FastAPI(title="semsearch", version="0.1.0", lifespan=lifespan,
+                  description="Chinese-first semantic search for FAQ and knowledge bases.")
+    app.state.engine = Engine(settings)
+    app.state.settings = settings
+    errors.install(app)
+    if settings.cors_origins:
+        origins = [o.strip() for o in settings.cors_origins.split(",") if o.strip()]
+        app.add_middleware(CORSMiddleware, allow_origins=origins, allow_methods=["*"],
+                           allow_headers=["*"])
+    app.add_middleware(JsonByDefault)
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+
+    @app.middleware("http")
+    async def _observe(request: Request, call_next):  # type: ignore[no-untyped-def]
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        path = getattr(route, "path", "unmatched")
+        metrics.REQUESTS.labels(path, request.method, str(response.status_code)).inc()
+        metrics.LATENCY.labels(path).observe(time.perf_counter() - started)
+        return response
+
+    for module in (search, embeddings, compat, documents, ops, web):
+        app.include_router(module.router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    return app
+
+
+def app_factory() -> FastAPI:
+    """Entry point for uvicorn's ``--factory`` (each worker builds its own app)."""
+    return create_app(get_settings())

@@ -1,0 +1,111 @@
+"""Micro-batching of query encodes.
+
+Concurrent requests each want one short text encoded; one forward pass over 32 texts
+costs little more than over one. Requests put their texts on a bounded queue; a single
+worker waits a few milliseconds to gather more, runs one forward pass in a dedicated
+thread (off the event loop), and resolves each request's future. A full queue answers
+429 rather than letting latency grow without bound.
+"""
+from __future__ import annotations
+
+import asyncio
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+
+from search.errors import OverloadedError
+
+from . import metrics
+
+
+@dataclass
+class _Job:
+    texts: list[str]
+    kind: str
+    future: asyncio.Future
+
+
+class MicroBatcher:
+    def __init__(self, encoder, *, max_wait_ms: float, max_batch: int, queue_max: int,  # type: ignore[no-untyped-def]
+                 enabled: bool = True) -> None:
+        self.encoder = encoder
+        self.max_wait = max_wait_ms / 1000
+        self.max_batch = max_batch
+        self.enabled = enabled
+        self.queue: asyncio.Queue[_Job] = asyncio.Queue(maxsize=queue_max)
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="encode")
+        self._task: asyncio.Task | None = None
+
+    async def start(self) -> None:
+        if self.enabled:
+            self._task = asyncio.create_task(self._run(), name="micro-batcher")
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    async def encode(self, texts: list[str], kind: str = "query") -> np.ndarray:
+        """Vectors for ``texts`` (already validated and normalised)."""
+        loop = asyncio.get_running_loop()
+        if not self.enabled or len(texts) >= self.max_batch:
+            # Big requests are a batch already; without batching, each request encodes alone.
+            return await loop.run_in_executor(self._executor, self._encode, texts, kind)
+        job = _Job(texts, kind, loop.create_future())
+        try:
+            self.queue.put_nowait(job)
+        except asyncio.QueueFull:
+            metrics.REJECTED.inc()
+            raise OverloadedError("too many queries waiting to be encoded; retry shortly",
+                                  {"queue_max": self.queue.maxsize}) from None
+        metrics.QUEUE_DEPTH.set(self.queue.qsize())
+        return await job.future
+
+    def _encode(self, texts: list[str], kind: str) -> np.ndarray:
+        metrics.BATCH_SIZE.observe(len(texts))
+        return self.encoder.encode(texts, kind).vectors  # type: ignore[arg-type]
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            first = await self.queue.get()
+            jobs = [first]
+            size = len(first.texts)
+            deadline = time.monotonic() + self.max_wait
+            while size < self.max_batch:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                try:
+                    job = await asyncio.wait_for(self.queue.get(), remaining)
+                except asyncio.TimeoutError:
+                    break
+                jobs.append(job)
+                size += len(job.texts)
+            metrics.QUEUE_DEPTH.set(self.queue.qsize())
+            await self._dispatch(loop, jobs)
+
+    async def _dispatch(self, loop: asyncio.AbstractEventLoop, jobs: list[_Job]) -> None:
+        for kind in {j.kind for j in jobs}:
+            group = [j for j in jobs if j.kind == kind and not j.future.cancelled()]
+            texts = [t for j in group for t in j.texts]
+            if not texts:
+                continue
+            try:
+                vectors = await loop.run_in_executor(self._executor, self._encode, texts, kind)
+            except Exception as exc:  # hand the error to every waiting request
+                for j in group:
+                    if not j.future.done():
+                        j.future.set_exception(exc)
+                continue
+            start = 0
+            for j in group:
+                if not j.future.done():
+                    j.future.set_result(vectors[start:start + len(j.texts)])
+                start += len(j.texts)

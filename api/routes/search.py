@@ -1,0 +1,72 @@
+"""``POST /v1/search`` and ``POST /v1/search/batch``."""
+from __future__ import annotations
+
+import time
+from dataclasses import asdict
+
+from fastapi import APIRouter
+from starlette.concurrency import run_in_threadpool
+
+from search.errors import InputTooLargeError
+from search.service import SearchFilters, SearchResult
+
+from .. import metrics
+from ..deps import EngineDep, SettingsDep
+from ..engine import Engine
+from ..schemas import (BatchSearchRequest, BatchSearchResponse, ErrorResponse, SearchOptions,
+                       SearchRequest, SearchResponse)
+
+router = APIRouter(prefix="/v1", tags=["search"],
+                   responses={422: {"model": ErrorResponse}, 404: {"model": ErrorResponse}})
+
+
+def _filters(options: SearchOptions) -> SearchFilters:
+    return SearchFilters(options.category, tuple(options.tags), options.min_band,
+                         options.min_score)
+
+
+def _response(engine: Engine, result: SearchResult) -> SearchResponse:
+    metrics.record_top_band(result.hits[0].band if result.hits else None)
+    return SearchResponse(
+        query=result.query, normalized_query=result.normalized_query,
+        hits=[asdict(h) for h in result.hits],  # type: ignore[misc]
+        thresholds=engine.service.thresholds.as_dict(), model=engine.encoder.model_id,
+        build_id=result.build_id, took_ms=round(result.took_ms, 3))
+
+
+async def _run(engine: Engine, queries: list[str], options: SearchOptions) -> list[SearchResult]:
+    started = time.perf_counter()
+    normalized = [engine.service.normalize_query(q) for q in queries]
+    vectors = await engine.batcher.encode(normalized, "query")
+    filters = _filters(options)
+
+    def search_all() -> list[SearchResult]:
+        return [engine.service.search_vector(q, n, v, collection=options.collection,
+                                             top_k=options.top_k, filters=filters)
+                for q, n, v in zip(queries, normalized, vectors)]
+
+    results = await run_in_threadpool(search_all)
+    took = (time.perf_counter() - started) * 1000
+    for r in results:
+        r.took_ms = took
+    return results
+
+
+@router.post("/search", response_model=SearchResponse)
+async def search(body: SearchRequest, engine: EngineDep) -> SearchResponse:
+    """Top-k FAQ entries for one question, with cosine scores and bands."""
+    (result,) = await _run(engine, [body.query], body)
+    return _response(engine, result)
+
+
+@router.post("/search/batch", response_model=BatchSearchResponse)
+async def search_batch(body: BatchSearchRequest, engine: EngineDep,
+                       settings: SettingsDep) -> BatchSearchResponse:
+    """The same search for several questions in one request."""
+    if len(body.queries) > settings.max_batch_queries:
+        raise InputTooLargeError(f"{len(body.queries)} queries; the limit is "
+                                 f"{settings.max_batch_queries}", {"limit": settings.max_batch_queries})
+    started = time.perf_counter()
+    results = await _run(engine, body.queries, body)
+    return BatchSearchResponse(results=[_response(engine, r) for r in results],
+                               took_ms=round((time.perf_counter() - started) * 1000, 3))
