@@ -93,3 +93,38 @@ def pair_metrics(scores: np.ndarray, labels: np.ndarray) -> dict[str, float]:
         "negative_mean": float(scores[~binary].mean()) if (~binary).any() else float("nan"),
         "n": int(len(scores)),
     }
+
+
+def retrieval_metrics(ranked: list[list[str]], relevant: list[set[str]]) -> dict[str, float]:
+    """recall@1/5/10, MRR@10 and nDCG@10 (binary relevance), averaged over queries.
+
+    recall@k is the share of a query's relevant documents found in its top k.
+    """
+    n = len(ranked)
+    if n == 0:
+        raise InvalidInputError("no queries to evaluate")
+    sums = {"recall_at_1": 0.0, "recall_at_5": 0.0, "recall_at_10": 0.0,
+            "mrr_at_10": 0.0, "ndcg_at_10": 0.0}
+    for ids, rel in zip(ranked, relevant):
+        for k in (1, 5, 10):
+            sums[f"recall_at_{k}"] += len(set(ids[:k]) & rel) / len(rel)
+        first = next((i for i, d in enumerate(ids[:10]) if d in rel), None)
+        sums["mrr_at_10"] += 0.0 if first is None else 1.0 / (first + 1)
+        dcg = sum(1.0 / np.log2(i + 2) for i, d in enumerate(ids[:10]) if d in rel)
+        ideal = sum(1.0 / np.log2(i + 2) for i in range(min(len(rel), 10)))
+        sums["ndcg_at_10"] += dcg / ideal
+    out = {k: v / n for k, v in sums.items()}
+    out["n_queries"] = n
+    return out
+
+
+def band_metrics(top_bands: list[str], top_correct: list[bool]) -> dict[str, dict[str, float | None]]:
+    """Share of queries whose top-1 hit falls in each band, and precision within it."""
+    share: dict[str, float | None] = {}
+    precision: dict[str, float | None] = {}
+    n = len(top_bands)
+    for band in ("high", "medium", "low", "none"):
+        idx = [i for i, b in enumerate(top_bands) if b == band]
+        share[band] = len(idx) / n if n else 0.0
+        precision[band] = (sum(top_correct[i] for i in idx) / len(idx)) if idx else None
+    return {"band_share": share, "band_precision": precision}

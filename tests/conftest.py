@@ -19,3 +19,89 @@ def datasets_dir() -> Path:
     if not path.is_dir():
         raise RuntimeError(f"evaluation sets not found at {path}; set SEMSEARCH_DATASETS_DIR")
     return path
+
+
+# --- a deterministic fake encoder for fast unit tests ---------------------------------
+import hashlib  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from search.bands import Thresholds  # noqa: E402
+from search.encoder import EncodeResult, validate_texts  # noqa: E402
+from search.profiles import ModelProfile, ResolvedModel  # noqa: E402
+from search.text import normalize  # noqa: E402
+
+
+class FakeEncoder:
+    """Hashes character bigrams into a fixed-size vector: texts sharing characters get
+    similar vectors, so retrieval behaves sensibly without a model. Counts its calls."""
+
+    def __init__(self, dim: int = 64, model_id: str = "fake-model") -> None:
+        self.dim = dim
+        self.profile = ModelProfile(model_id, "mean", dim, max_length=64,
+                                    thresholds=Thresholds(0.9, 0.7, 0.5))
+        self.resolved = ResolvedModel("fake", self.profile, local=True)
+        self.device, self.precision, self.threads = "cpu", "fp32", 1
+        self.calls: list[list[str]] = []
+
+    @property
+    def model_id(self) -> str:
+        return self.profile.name
+
+    @property
+    def encoded_texts(self) -> list[str]:
+        return [t for call in self.calls for t in call]
+
+    def _vector(self, text: str) -> np.ndarray:
+        v = np.zeros(self.dim, dtype=np.float32)
+        grams = [text[i:i + 2] for i in range(max(1, len(text) - 1))] + list(text)
+        for g in grams:
+            h = int.from_bytes(hashlib.blake2b(g.encode(), digest_size=8).digest(), "little")
+            v[h % self.dim] += 1.0 if (h >> 32) & 1 else -1.0
+        norm = np.linalg.norm(v)
+        return v / norm if norm else v
+
+    def encode(self, texts, kind="query") -> EncodeResult:  # type: ignore[no-untyped-def]
+        texts = [normalize(t) for t in validate_texts(texts)]
+        self.calls.append(list(texts))
+        vectors = np.stack([self._vector(t) for t in texts]).astype(np.float32)
+        return EncodeResult(vectors, [len(t) > 64 for t in texts], [len(t) + 2 for t in texts])
+
+    def encode_queries(self, texts):  # type: ignore[no-untyped-def]
+        return self.encode(texts, "query").vectors
+
+    def encode_passages(self, texts):  # type: ignore[no-untyped-def]
+        return self.encode(texts, "passage").vectors
+
+    def count_tokens(self, texts):  # type: ignore[no-untyped-def]
+        return [len(t) for t in texts]
+
+    @property
+    def passage_token_budget(self) -> int:
+        return 62
+
+
+@pytest.fixture
+def fake_encoder() -> FakeEncoder:
+    return FakeEncoder()
+
+
+@pytest.fixture
+def settings(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """Settings over a fresh temporary data directory (SQLite file with migrations)."""
+    from search.config import Settings
+
+    return Settings(data_dir=tmp_path / "data", models_dir=REPO / "data" / "models",
+                    _env_file=None)  # type: ignore[call-arg]
+
+
+@pytest.fixture(scope="session")
+def bundled_encoder():  # type: ignore[no-untyped-def]
+    """The real bundled model at fp32 (prepared on first use), shared by a session."""
+    from search import bundled
+    from search.config import Settings
+    from search.encoder import Encoder
+
+    s = Settings(models_dir=REPO / "data" / "models", precision="fp32", _env_file=None)  # type: ignore[call-arg]
+    bundled.prepare(s.resolved_models_dir / bundled.BUNDLED_NAME, progress=False)
+    return Encoder.from_settings(s)

@@ -9,7 +9,7 @@ import typer
 
 from search.evaluation import load_pairs, pair_metrics
 
-from .common import console, load_encoder, print_json
+from .common import console, load_encoder, print_json, settings
 
 eval_app = typer.Typer(help="Measure model and retrieval quality.", no_args_is_help=True)
 
@@ -42,6 +42,49 @@ def pairs(
         return
     for key, value in metrics.items():
         typer.echo(f"{key:16} {value:.4f}" if isinstance(value, float) else f"{key:16} {value}")
+
+
+@eval_app.command("retrieval")
+def retrieval(
+    corpus: Annotated[Path, typer.Option(help='JSONL of {"id", "title", "text"} documents.')],
+    queries: Annotated[Path, typer.Option(help='JSONL of {"query", "relevant_ids"}.')],
+    top_k: Annotated[int, typer.Option("--top-k", min=1, max=100)] = 10,
+    corpus_field: Annotated[str, typer.Option(
+        "--field", help="Index each row's text as the standard 'question' (title = "
+        "category) or as the 'answer' (title = question).")] = "question",
+    mode: Annotated[str | None, typer.Option(help="dense, lexical or hybrid "
+                                                  "[default: settings]")] = None,
+    limit: Annotated[int | None, typer.Option(help="Only the first N queries.", min=1)] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """recall@1/5/10, MRR@10, nDCG@10 and band metrics on a throw-away index."""
+    from indexer.evaluate import evaluate_retrieval
+
+    if corpus_field not in ("question", "answer"):
+        raise typer.BadParameter("--field must be question or answer")
+    if mode not in (None, "dense", "lexical", "hybrid"):
+        raise typer.BadParameter("--mode must be dense, lexical or hybrid")
+    encoder = load_encoder()
+    with console.status("evaluating…") as status:
+        run = evaluate_retrieval(settings(), encoder, corpus, queries, top_k=top_k,
+                                 corpus_field=corpus_field, mode=mode, limit=limit,  # type: ignore[arg-type]
+                                 status=status.update)
+    metrics = {**run.metrics, "model": encoder.model_id,
+               "mode": mode or settings().retrieval_mode}
+    if as_json:
+        print_json(metrics)
+        return
+    _print_retrieval(metrics)
+
+
+def _print_retrieval(metrics: dict) -> None:
+    for key in ("recall_at_1", "recall_at_5", "recall_at_10", "mrr_at_10", "ndcg_at_10"):
+        typer.echo(f"{key:14} {metrics[key]:.4f}")
+    typer.echo(f"{'n_queries':14} {metrics['n_queries']}")
+    typer.echo("band    share   precision(top-1 correct)")
+    for band, share in metrics["band_share"].items():
+        prec = metrics["band_precision"][band]
+        typer.echo(f"{band:7} {share:6.3f}  {'-' if prec is None else f'{prec:.3f}'}")
 
 
 def register(app: typer.Typer) -> None:

@@ -74,6 +74,13 @@ def open_database(url: str) -> sessionmaker[Session]:
     return _ENGINES[url][1]
 
 
+def dispose(url: str) -> None:
+    """Close one database's pooled connections and forget it."""
+    entry = _ENGINES.pop(url, None)
+    if entry is not None:
+        entry[0].dispose()
+
+
 def dispose_all() -> None:
     """Close every pooled connection (tests, and before forking workers)."""
     for engine, _ in _ENGINES.values():

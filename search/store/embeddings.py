@@ -27,7 +27,7 @@ def lookup(session: Session, model_id: str, hashes: Sequence[str]) -> dict[str, 
         rows = session.execute(select(EmbeddingCache.text_hash, EmbeddingCache.vector)
                                .where(EmbeddingCache.model_id == model_id,
                                       EmbeddingCache.text_hash.in_(chunk)))
-        for digest, blob in rows.tuples():
+        for digest, blob in rows:
             found[digest] = np.frombuffer(blob, dtype=np.float32)
     return found
 

@@ -137,7 +137,7 @@ def passages_with_documents(session: Session, passage_ids: Sequence[int]
         return {}
     rows = session.execute(select(Passage, Document).join(Document)
                            .where(Passage.id.in_(list(passage_ids))))
-    return {p.id: (p, d) for p, d in rows.tuples()}
+    return {p.id: (p, d) for p, d in rows}
 
 
 def passage_texts(session: Session, passage_ids: Sequence[int]) -> dict[int, str]:
@@ -171,4 +171,4 @@ def categories(session: Session, collection_id: int) -> list[tuple[str, int]]:
                            .where(Document.collection_id == collection_id,
                                   Document.category.is_not(None))
                            .group_by(Document.category).order_by(Document.category))
-    return [(c, int(n)) for c, n in rows.tuples()]
+    return [(c, int(n)) for c, n in rows]

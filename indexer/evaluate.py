@@ -1,0 +1,124 @@
+"""``semsearch eval retrieval``: measure search quality on a labelled retrieval set.
+
+The corpus is indexed through the same pipeline as a reindex (expansion, cache, build)
+into a throw-away database in a temporary directory, so the configured data is never
+touched, and the queries go through the same SearchService as the API.
+"""
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from search.documents import FaqEntry
+from search.errors import SourceError
+from search.evaluation import band_metrics, retrieval_metrics
+from search.service import SearchService
+from search.store.db import dispose, open_database
+
+from .build import build_collection
+from .writer import DocumentWriter
+
+CorpusField = Literal["question", "answer"]
+COLLECTION = "eval"
+
+
+@dataclass
+class RetrievalRun:
+    metrics: dict
+    top_scores: list[float] = field(default_factory=list)
+    top_correct: list[bool] = field(default_factory=list)
+
+
+def _jsonl(path: Path) -> list[dict]:
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SourceError(f"cannot read {path}: {exc}") from exc
+    rows = []
+    for number, line in enumerate(lines, start=1):
+        if line.strip():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                raise SourceError(f"{path}:{number}: invalid JSON ({exc.msg})") from exc
+    return rows
+
+
+def corpus_entries(path: Path, corpus_field: CorpusField) -> list[FaqEntry]:
+    """``{"id","title","text"}`` rows as entries: ``text`` is the standard question
+    (title = category) or the answer (title = question), per ``corpus_field``."""
+    entries = []
+    for row in _jsonl(path):
+        try:
+            doc_id, title, text = str(row["id"]), row.get("title") or "", row["text"]
+        except KeyError as exc:
+            raise SourceError(f"{path}: corpus rows need 'id' and 'text' ({exc})") from exc
+        if corpus_field == "question":
+            entries.append(FaqEntry(doc_id, text, category=title or None))
+        else:
+            entries.append(FaqEntry(doc_id, title, answer=text))
+    return entries
+
+
+def load_queries(path: Path, limit: int | None) -> list[tuple[str, set[str]]]:
+    out = []
+    for row in _jsonl(path)[:limit]:
+        try:
+            out.append((row["query"], {str(r) for r in row["relevant_ids"]}))
+        except KeyError as exc:
+            raise SourceError(f"{path}: query rows need 'query' and 'relevant_ids' ({exc})") from exc
+    return out
+
+
+def evaluate_retrieval(settings, encoder, corpus: Path, queries: Path, *,  # type: ignore[no-untyped-def]
+                       top_k: int = 10, corpus_field: CorpusField = "question",
+                       mode: str | None = None, limit: int | None = None,
+                       status: Callable[[str], None] = lambda _: None) -> RetrievalRun:
+    entries = corpus_entries(corpus, corpus_field)
+    labelled = load_queries(queries, limit)
+    kinds = settings.index_kinds + (",answer" if corpus_field == "answer" else "")
+    with tempfile.TemporaryDirectory(prefix="semsearch-eval-") as tmp:
+        s = settings.model_copy(update={"data_dir": Path(tmp), "database_url": None,
+                                        "index_kinds": kinds,
+                                        "retrieval_mode": mode or settings.retrieval_mode})
+        sessions = open_database(s.resolved_database_url)
+        try:
+            writer = DocumentWriter(s, encoder, sessions)
+            status(f"indexing {len(entries)} documents…")
+            writer.apply(COLLECTION, writer.plan(COLLECTION, entries, full=False))
+            build_collection(sessions, COLLECTION, _identity(encoder), s.data_dir,
+                             encoder.encode_passages, flat_threshold=s.flat_threshold,
+                             sq8=s.use_sq8, keep=1)
+            status(f"searching {len(labelled)} queries…")
+            return _run_queries(SearchService(s, encoder, sessions), labelled, max(top_k, 10))
+        finally:
+            dispose(s.resolved_database_url)
+
+
+def _identity(encoder):  # type: ignore[no-untyped-def]
+    from search.builds import identity_for
+
+    return identity_for(encoder)
+
+
+def _run_queries(service: SearchService, labelled: list[tuple[str, set[str]]],
+                 top_k: int) -> RetrievalRun:
+    normalized = [service.normalize_query(q) for q, _ in labelled]
+    vectors = service.encoder.encode_queries(normalized)
+    ranked, run = [], RetrievalRun({})
+    bands = []
+    for (query, relevant), norm, vector in zip(labelled, normalized, vectors):
+        hits = service.search_vector(query, norm, vector, collection=COLLECTION,
+                                     top_k=top_k).hits
+        ranked.append([h.external_id for h in hits])
+        top = hits[0] if hits else None
+        run.top_scores.append(top.score if top else -1.0)
+        run.top_correct.append(bool(top and top.external_id in relevant))
+        bands.append(top.band if top else "none")
+    run.metrics = retrieval_metrics(ranked, [r for _, r in labelled])
+    run.metrics.update(band_metrics(bands, run.top_correct))
+    return run

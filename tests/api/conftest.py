@@ -1,0 +1,94 @@
+"""A real server on a real port: ``semsearch serve`` in a subprocess over a temporary
+data directory holding the sample FAQ."""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import REPO
+
+SEMSEARCH = str(Path(sys.executable).with_name("semsearch"))
+SAMPLE = REPO / "data" / "faq_sample.jsonl"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def server_env(data_dir: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SEMSEARCH_")}
+    env.update(SEMSEARCH_DATA_DIR=str(data_dir),
+               SEMSEARCH_MODELS_DIR=str(REPO / "data" / "models"),
+               SEMSEARCH_RELOAD_INTERVAL_S="0.5", PYTHONUNBUFFERED="1")
+    env.update(extra)
+    return env
+
+
+@dataclass
+class LiveServer:
+    url: str
+    data_dir: Path
+    env: dict[str, str]
+    process: subprocess.Popen
+
+    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        return subprocess.run([SEMSEARCH, *args], env=self.env, cwd=REPO, capture_output=True,
+                              text=True, check=check, timeout=600)
+
+
+def start_server(data_dir: Path, env: dict[str, str], workers: int = 1,
+                 timeout: float = 180) -> LiveServer:
+    port = free_port()
+    log = open(data_dir / "server.log", "w")
+    process = subprocess.Popen(
+        [SEMSEARCH, "serve", "--port", str(port), "--workers", str(workers)],
+        env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited: {(data_dir / 'server.log').read_text()[-3000:]}")
+        try:
+            if httpx.get(url + "/ready", timeout=2).status_code == 200:
+                return LiveServer(url, data_dir, env, process)
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    process.kill()
+    raise RuntimeError(f"server not ready in {timeout}s: "
+                       f"{(data_dir / 'server.log').read_text()[-3000:]}")
+
+
+def stop_server(server: LiveServer) -> None:
+    server.process.terminate()
+    try:
+        server.process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        server.process.kill()
+
+
+@pytest.fixture(scope="session")
+def sample_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data directory with the sample FAQ indexed into the default collection."""
+    data_dir = tmp_path_factory.mktemp("served")
+    subprocess.run([SEMSEARCH, "reindex", str(SAMPLE)], env=server_env(data_dir), cwd=REPO,
+                   check=True, capture_output=True, timeout=600)
+    return data_dir
+
+
+@pytest.fixture(scope="session")
+def live_server(sample_data_dir: Path) -> Iterator[LiveServer]:
+    server = start_server(sample_data_dir, server_env(sample_data_dir))
+    yield server
+    stop_server(server)

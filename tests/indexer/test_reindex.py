@@ -1,0 +1,109 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from indexer.build import activate, list_builds
+from indexer.reindex import reindex
+from search.errors import SourceError
+from search.service import SearchService
+from search.store.db import open_database
+from tests.conftest import REPO
+
+SAMPLE = [json.loads(line) for line in (REPO / "data" / "faq_sample.jsonl").read_text("utf-8").splitlines()]
+QUIET = Console(file=open("/dev/null", "w"))
+
+
+def write_source(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), "utf-8")
+    return path
+
+
+def passage_texts(service: SearchService) -> set[str]:
+    from search.store import repository
+
+    with service.sessions() as session:
+        coll = repository.get_collection(session, "default")
+        return {text for _, text in repository.all_passages(session, coll.id)}
+
+
+@pytest.fixture
+def indexed(settings, fake_encoder, tmp_path):  # type: ignore[no-untyped-def]
+    sessions = open_database(settings.resolved_database_url)
+    source = write_source(tmp_path / "faq.jsonl", SAMPLE)
+    report = reindex(settings, sessions, fake_encoder, source, "default", console=QUIET)
+    assert report.build is not None and len(report.plan.new) == len(SAMPLE)
+    return settings, sessions, fake_encoder, SearchService(settings, fake_encoder, sessions)
+
+
+def top(service: SearchService, query: str) -> str | None:
+    service.registry.refresh()
+    hits = service.search(query, top_k=1).hits
+    return hits[0].external_id if hits else None
+
+
+def test_first_reindex_indexes_questions_and_similar_questions(indexed) -> None:  # type: ignore[no-untyped-def]
+    _, _, encoder, service = indexed
+    expected = {q for r in SAMPLE for q in [r["question"], *r["similar_questions"]]}
+    assert len(encoder.encoded_texts) == len(passage_texts(service)) <= len(expected)
+    assert top(service, SAMPLE[0]["similar_questions"][0]) == SAMPLE[0]["id"]
+
+
+def test_incremental_reindex_encodes_only_new_texts(indexed, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    settings, sessions, encoder, service = indexed
+    before = passage_texts(service)
+    rows = [dict(r) for r in SAMPLE]
+    for r in rows[:10]:  # change 10: a fresh similar question each
+        r["similar_questions"] = [*r["similar_questions"], f"全新的说法{r['id']}号问题"]
+    deleted = [r["id"] for r in rows[-3:]]
+    rows = rows[:-3] + [{"id": f"new-{i}", "question": f"新增的问题编号{i}关于发票抬头",
+                         "answer": "答案", "category": "支付"} for i in range(5)]
+    encoder.calls.clear()
+    report = reindex(settings, sessions, encoder, write_source(tmp_path / "v2.jsonl", rows),
+                     "default", full=True, console=QUIET)
+    assert (len(report.plan.new), len(report.plan.changed), len(report.plan.deleted)) == (5, 10, 3)
+    assert set(encoder.encoded_texts) == passage_texts(service) - before  # nothing re-embedded
+    assert len(encoder.encoded_texts) == 15
+    assert top(service, f"全新的说法{rows[3]['id']}号问题") == rows[3]["id"]
+    assert top(service, "新增的问题编号2关于发票抬头") == "new-2"
+    found = {h.external_id for h in service.search(SAMPLE[-1]["question"], top_k=100).hits}
+    assert not found & set(deleted)
+
+
+def test_unchanged_source_does_nothing(indexed, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    settings, sessions, encoder, _ = indexed
+    encoder.calls.clear()
+    report = reindex(settings, sessions, encoder, write_source(tmp_path / "same.jsonl", SAMPLE),
+                     "default", console=QUIET)
+    assert report.plan.writes == 0 and report.build is None and encoder.calls == []
+
+
+def test_invalid_rows_change_nothing_unless_skipped(indexed, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    settings, sessions, encoder, service = indexed
+    rows = [{"id": "fresh", "question": "一个新问题"}, {"id": "bad"}, *SAMPLE]
+    source = write_source(tmp_path / "bad.jsonl", rows)
+    with pytest.raises(SourceError, match=rf"{source}:2: missing 'question'"):
+        reindex(settings, sessions, encoder, source, "default", console=QUIET)
+    assert top(service, "一个新问题") != "fresh"
+    report = reindex(settings, sessions, encoder, source, "default", skip_invalid=True,
+                     console=QUIET)
+    assert report.skipped == 1 and top(service, "一个新问题") == "fresh"
+
+
+def test_builds_are_kept_and_can_be_rolled_back(indexed, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    settings, sessions, encoder, service = indexed
+    first = service.registry.get("default").info.build_id
+    for i in range(4):
+        rows = SAMPLE + [{"id": f"x{i}", "question": f"第{i}个临时问题"}]
+        reindex(settings, sessions, encoder, write_source(tmp_path / f"{i}.jsonl", rows),
+                "default", full=True, console=QUIET)
+    builds = list_builds(sessions, "default")
+    assert len(builds) == settings.keep_builds and builds[0].active
+    files = sorted(p.name for p in (settings.data_dir / "builds").glob("*.faiss"))
+    assert files == sorted(Path(b.file).name for b in builds)
+    activate(sessions, builds[-1].id)
+    service.registry.refresh()
+    assert service.registry.get("default").info.build_id == builds[-1].id != first
