@@ -1,5 +1,5 @@
 # semsearch — set-up, tests, serving and benchmarks.
-#   make test    create .venv, install, prepare the bundled model, run the whole suite
+#   make test    create .venv, install, prepare the bundled model and the browser, run the whole suite
 #   make serve   … and index the sample FAQ, then serve on 127.0.0.1:8000
 PYTHON ?= python3
 VENV ?= .venv
@@ -12,7 +12,7 @@ PY := $(VENV)/bin/python
 SEMSEARCH := $(VENV)/bin/semsearch
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install model test serve bench bench-quick lint clean
+.PHONY: install model browser-deps test serve bench bench-quick lint clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -28,7 +28,26 @@ install: $(INSTALLED)
 model: install
 	$(SEMSEARCH) model prepare
 
-test: model
+# The browser test drives Debian's Chromium (never a browser a tool downloads) and needs a
+# CJK font, or Chinese renders as boxes. Installs only what is missing; sudo only if not root.
+BROWSER_PKGS := chromium fonts-noto-cjk fontconfig
+browser-deps:
+	@if [ -n "$$SEMSEARCH_CHROMIUM" ]; then \
+	  echo "browser-deps: using SEMSEARCH_CHROMIUM=$$SEMSEARCH_CHROMIUM"; \
+	elif command -v chromium >/dev/null 2>&1 && fc-list :lang=zh 2>/dev/null | grep -q .; then \
+	  echo "browser-deps: chromium and a CJK font are present"; \
+	elif command -v apt-get >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" -eq 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  echo "browser-deps: installing $(BROWSER_PKGS)"; \
+	  $$SUDO apt-get update -q && \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+	    $(BROWSER_PKGS); \
+	else \
+	  echo "browser-deps: no apt-get here; install Chromium and a CJK font yourself" \
+	       "(set SEMSEARCH_CHROMIUM to the browser's path)" >&2; exit 1; \
+	fi
+
+test: model browser-deps
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 serve: model

@@ -94,6 +94,9 @@ def test_header_shows_model_build_entries_and_thresholds(page) -> None:
         assert text in page.get_by_test_id(testid).inner_text()
     options = page.locator("#search-category option").all_inner_texts()
     assert "账户" in options and options[0] == "全部分类"
+    unlabelled = page.evaluate("""[...document.querySelectorAll('input, select, textarea')]
+        .filter((el) => el.labels.length === 0).map((el) => el.id)""")
+    assert unlabelled == [], "every control needs a <label for>"
 
 
 def test_search_finds_the_right_entry_first(page) -> None:
@@ -145,7 +148,8 @@ def test_similarity_scores_three_candidates(page) -> None:
     assert sorted_scores == sorted(sorted_scores, reverse=True)
     assert page.get_by_test_id("similarity-row").first.get_attribute("data-index") != "1"
 
-    page.get_by_label("按输入顺序").check()
+    page.locator("label[for=sim-order-input]").click()  # the radio sits under its label
+    assert page.get_by_label("按输入顺序").is_checked()
     assert [rows.nth(i).get_attribute("data-index") for i in range(3)] == ["0", "1", "2"]
     no_horizontal_overflow(page)
     shot(page, "similarity-1280x800.png")
@@ -156,7 +160,8 @@ def test_similarity_scores_three_candidates(page) -> None:
 
 def test_embedding_shows_dimension_norm_and_values(page) -> None:
     page.get_by_role("tab", name="向量").click()
-    page.get_by_label("段落 passage").check()
+    page.locator("label[for=emb-kind-passage]").click()
+    assert page.get_by_label("段落 passage").is_checked()
     text = page.get_by_label("文本", exact=True)
     text.fill("忘记登录密码怎么找回？")
     text.press("Control+Enter")
@@ -171,6 +176,9 @@ def test_embedding_shows_dimension_norm_and_values(page) -> None:
     assert copied["input_type"] == "passage"
     no_horizontal_overflow(page)
     shot(page, "embedding-1280x800.png")
+    page.set_viewport_size(PHONE)
+    no_horizontal_overflow(page)
+    shot(page, "embedding-390x844.png")
 
 
 def test_api_error_is_shown_as_a_message(page) -> None:

@@ -1,0 +1,464 @@
+// semsearch web page: FAQ search, similarity and embeddings over the public JSON API.
+// Plain DOM code, no build step; every text from the server goes in through textContent.
+"use strict";
+
+(() => {
+  const $ = (id) => document.getElementById(id);
+
+  const BAND_LABELS = { high: "高度相关", medium: "中等相关", low: "弱相关", none: "无关" };
+  const KIND_LABELS = { question: "标准问题", similar: "相似问题", answer: "答案", chunk: "答案片段" };
+  const ERROR_TITLES = {
+    input_too_large: "输入过长",
+    invalid_input: "输入无效",
+    not_found: "未找到",
+    not_ready: "服务尚未就绪",
+    unauthorized: "未授权",
+    forbidden: "无权限",
+    overloaded: "服务繁忙，请稍后重试",
+    rate_limited: "请求过于频繁",
+  };
+
+  const state = { info: null, collections: [], thresholds: null, simRows: [] };
+
+  // ---- helpers -------------------------------------------------------------------------
+
+  function h(tag, attrs, ...children) {
+    const el = document.createElement(tag);
+    for (const [key, value] of Object.entries(attrs || {})) {
+      if (value === null || value === undefined || value === false) continue;
+      if (key === "class") el.className = value;
+      else if (key === "text") el.textContent = value;
+      else if (key.startsWith("data-") || key.startsWith("aria-") || key === "role") {
+        el.setAttribute(key, value);
+      } else el[key] = value;
+    }
+    for (const child of children.flat()) {
+      if (child === null || child === undefined || child === false) continue;
+      el.append(child instanceof Node ? child : document.createTextNode(String(child)));
+    }
+    return el;
+  }
+
+  class ApiError extends Error {
+    constructor(status, code, message, detail) {
+      super(message);
+      Object.assign(this, { status, code, detail });
+    }
+  }
+
+  async function api(method, path, body) {
+    let response;
+    try {
+      response = await fetch(path, {
+        method,
+        headers: body === undefined ? {} : { "Content-Type": "application/json" },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+    } catch (err) {
+      throw new ApiError(0, "network", `无法连接服务器（${err.message}）`);
+    }
+    let data = null;
+    try {
+      data = await response.json();
+    } catch {
+      if (response.ok) throw new ApiError(response.status, "bad_response", "服务器返回了无法解析的内容");
+    }
+    if (!response.ok) {
+      const e = (data && data.error) || {};
+      throw new ApiError(response.status, e.code || "http_error",
+                         e.message || `HTTP ${response.status} ${response.statusText}`, e.detail);
+    }
+    return data;
+  }
+
+  function showError(el, err) {
+    el.replaceChildren();
+    if (!err) {
+      el.hidden = true;
+      return;
+    }
+    const title = err instanceof ApiError
+      ? (ERROR_TITLES[err.code] || (err.status ? "请求失败" : "网络错误"))
+      : "出错了";
+    el.append(h("strong", { class: "alert-title", text: title }),
+              h("span", { class: "alert-message", "data-testid": "error-message", text: err.message }));
+    if (err instanceof ApiError && err.status) {
+      el.append(h("code", { class: "alert-code", text: `HTTP ${err.status} · ${err.code}` }));
+    }
+    el.hidden = false;
+  }
+
+  function fmt(x, digits = 4) {
+    return Number(x).toFixed(digits);
+  }
+
+  function badge(band, label) {
+    return h("span", { class: `badge band-${band}`, "data-testid": "band-badge", "data-band": band,
+                       text: label || BAND_LABELS[band] || band });
+  }
+
+  // Runs one request per form at a time; a newer submit makes older answers stale.
+  function busyRunner(button, busyText) {
+    const idle = button.textContent;
+    let seq = 0;
+    return async (work) => {
+      const mine = ++seq;
+      button.disabled = true;
+      button.textContent = busyText;
+      try {
+        await work(() => mine === seq);
+      } finally {
+        if (mine === seq) {
+          button.disabled = false;
+          button.textContent = idle;
+        }
+      }
+    };
+  }
+
+  function ctrlEnterSubmits(textarea) {
+    textarea.addEventListener("keydown", (e) => {
+      if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) {
+        e.preventDefault();
+        textarea.form.requestSubmit();
+      }
+    });
+  }
+
+  // ---- header: model, build, entries, thresholds ----------------------------------------
+
+  function currentCollection() {
+    return $("search-collection").value || (state.info && state.info.default_collection) || "";
+  }
+
+  function renderHeader() {
+    const info = state.info;
+    if (!info) return;
+    const name = currentCollection();
+    const coll = state.collections.find((c) => c.name === name);
+    const served = (info.collections || {})[name];
+    $("info-model").replaceChildren(
+      h("span", { class: "mono", text: info.model }),
+      h("small", { text: ` ${info.dimension} 维 · ${info.pooling} · ${info.device}/${info.precision}` }));
+    $("info-build").replaceChildren(served && served.build_id
+      ? h("span", {}, h("span", { class: "mono", text: `#${served.build_id}` }),
+          h("small", { text: ` ${served.index_kind} · ${name}` }))
+      : h("span", { class: "muted", text: `未构建（${name}）` }));
+    $("info-entries").replaceChildren(coll
+      ? h("span", {}, `${coll.documents}`, h("small", { text: ` 条 · ${coll.passages} 段落` }))
+      : h("span", { class: "muted", text: "—" }));
+    const t = info.thresholds;
+    $("info-thresholds").replaceChildren(
+      h("span", { class: "thresholds" },
+        ["high", "medium", "low"].map((b) =>
+          h("span", { class: `tick band-${b}`, title: BAND_LABELS[b] },
+            `${BAND_LABELS[b].slice(0, 1)} ≥ ${fmt(t[b], 2)}`)),
+        info.calibrated ? null : h("small", { class: "muted", text: " 未校准" })));
+  }
+
+  function renderCategories() {
+    const select = $("search-category");
+    const previous = select.value;
+    const coll = state.collections.find((c) => c.name === currentCollection());
+    const categories = (coll && coll.categories) || [];
+    select.replaceChildren(h("option", { value: "", text: "全部分类" }),
+                           ...categories.map((c) => h("option", { value: c, text: c })));
+    if (categories.includes(previous)) select.value = previous;
+  }
+
+  async function loadInfo() {
+    try {
+      const [info, collections] = await Promise.all([api("GET", "/v1/info"),
+                                                     api("GET", "/v1/collections")]);
+      state.info = info;
+      state.collections = collections;
+      state.thresholds = info.thresholds;
+      const select = $("search-collection");
+      const keep = select.value || info.default_collection;
+      select.replaceChildren(...collections.map((c) => h("option", { value: c.name, text: c.name })));
+      if (collections.some((c) => c.name === keep)) select.value = keep;
+      $("collection-field").hidden = collections.length < 2;
+      renderCategories();
+      renderHeader();
+      const errors = Object.entries(info.errors || {});
+      showError($("global-error"), errors.length
+        ? new ApiError(0, "index", errors.map(([k, v]) => `${k}: ${v}`).join("；"))
+        : null);
+    } catch (err) {
+      $("info-model").textContent = "不可用";
+      showError($("global-error"), err);
+    }
+  }
+
+  // ---- tabs -----------------------------------------------------------------------------
+
+  const TABS = ["search", "similarity", "embedding"];
+
+  function selectTab(name, focus) {
+    for (const t of TABS) {
+      const tab = $(`tab-${t}`);
+      const on = t === name;
+      tab.setAttribute("aria-selected", String(on));
+      tab.tabIndex = on ? 0 : -1;
+      $(`panel-${t}`).hidden = !on;
+      if (on && focus) tab.focus();
+    }
+    if (location.hash !== `#${name}`) history.replaceState(null, "", `#${name}`);
+  }
+
+  function setupTabs() {
+    TABS.forEach((t, i) => {
+      const tab = $(`tab-${t}`);
+      tab.addEventListener("click", () => selectTab(t));
+      tab.addEventListener("keydown", (e) => {
+        const step = { ArrowRight: 1, ArrowLeft: -1 }[e.key];
+        if (step) selectTab(TABS[(i + step + TABS.length) % TABS.length], true);
+        if (e.key === "Home") selectTab(TABS[0], true);
+        if (e.key === "End") selectTab(TABS[TABS.length - 1], true);
+      });
+    });
+    const fromHash = location.hash.slice(1);
+    selectTab(TABS.includes(fromHash) ? fromHash : "search");
+  }
+
+  // ---- FAQ search -----------------------------------------------------------------------
+
+  function renderHit(hit, rank) {
+    const matched = h("p", { class: "matched" },
+      h("span", { class: "muted", text: "命中：" }),
+      h("span", { class: `kind kind-${hit.matched_kind}`, "data-testid": "matched-kind",
+                  text: KIND_LABELS[hit.matched_kind] || hit.matched_kind }),
+      h("span", { class: "matched-text", text: hit.matched_text }));
+    const chips = h("div", { class: "chips" },
+      hit.category ? h("span", { class: "chip category", text: hit.category }) : null,
+      hit.tags.map((t) => h("span", { class: "chip tag", text: `#${t}` })),
+      h("span", { class: "ext-id mono", text: hit.external_id }));
+    const answer = h("details", { class: "answer", open: rank === 1 },
+      h("summary", { text: "答案" }),
+      h("p", { text: hit.answer || "（无答案）" }));
+    return h("li", { class: `hit band-edge-${hit.band}`, "data-testid": "hit",
+                     "data-external-id": hit.external_id, "data-band": hit.band },
+      h("div", { class: "hit-head" },
+        h("span", { class: "rank", "aria-label": `第 ${rank} 名`, text: rank }),
+        h("h3", { class: "hit-question", "data-testid": "hit-question", text: hit.question }),
+        h("div", { class: "hit-score" },
+          h("span", { class: "score mono", "data-testid": "hit-score", title: "余弦相似度",
+                      text: fmt(hit.score) }),
+          badge(hit.band, hit.band_label))),
+      matched, chips, answer);
+  }
+
+  async function runSearch(isCurrent) {
+    const query = $("search-query").value;
+    const results = $("search-results");
+    const meta = $("search-meta");
+    if (!query.trim()) {
+      showError($("search-error"), new Error("请输入要检索的问题。"));
+      $("search-query").focus();
+      return;
+    }
+    const topK = Math.round(Number($("search-topk").value));
+    if (!Number.isFinite(topK) || topK < 1 || topK > 100) {
+      showError($("search-error"), new Error("返回条数需在 1 到 100 之间。"));
+      $("search-topk").focus();
+      return;
+    }
+    const body = { query, top_k: topK };
+    const collection = $("search-collection").value;
+    if (collection) body.collection = collection;
+    if ($("search-category").value) body.category = $("search-category").value;
+    if ($("search-minband").value) body.min_band = $("search-minband").value;
+    results.setAttribute("aria-busy", "true");
+    try {
+      const data = await api("POST", "/v1/search", body);
+      if (!isCurrent()) return;
+      showError($("search-error"), null);
+      results.replaceChildren(...data.hits.map((hit, i) => renderHit(hit, i + 1)));
+      const parts = [`找到 ${data.hits.length} 条`, `服务端用时 ${data.took_ms.toFixed(1)} ms`];
+      meta.replaceChildren(h("span", { "data-testid": "search-took", text: parts.join(" · ") }));
+      if (data.normalized_query !== data.query) {
+        meta.append(h("span", { class: "muted" }, " · 规范化为：",
+                      h("q", { text: data.normalized_query })));
+      }
+      if (!data.hits.length) {
+        results.replaceChildren(h("li", { class: "empty card", text:
+          "没有符合条件的条目。可以放宽分类或最低相关度，或将问题转人工处理。" }));
+      }
+      meta.hidden = false;
+      const served = state.info && (state.info.collections || {})[currentCollection()];
+      if (served && data.build_id && served.build_id !== data.build_id) loadInfo();  // new build live
+    } catch (err) {
+      if (!isCurrent()) return;
+      showError($("search-error"), err);
+    } finally {
+      results.removeAttribute("aria-busy");
+    }
+  }
+
+  function setupSearch() {
+    const run = busyRunner($("search-submit"), "检索中…");
+    $("search-form").addEventListener("submit", (e) => {
+      e.preventDefault();
+      run(runSearch);
+    });
+    $("search-collection").addEventListener("change", () => {
+      renderCategories();
+      renderHeader();
+    });
+  }
+
+  // ---- similarity -----------------------------------------------------------------------
+
+  // Cosine scores of one model crowd into a narrow range (e5: 0.75-1.0), so the bars
+  // start a little below the lowest threshold rather than at zero; the caption says so.
+  function barScale() {
+    const t = state.thresholds || { high: 0.85, medium: 0.7, low: 0.5 };
+    const floor = Math.max(0, Math.floor((t.low - (t.high - t.low)) * 20) / 20);
+    return { floor, t };
+  }
+
+  function renderSimilarity() {
+    const { floor, t } = barScale();
+    const byScore = $("sim-order-score").checked;
+    const rows = [...state.simRows];
+    if (byScore) rows.sort((a, b) => b.score - a.score || a.index - b.index);
+    const pos = (x) => `${Math.max(0, Math.min(1, (x - floor) / (1 - floor))) * 100}%`;
+    $("similarity-scale").textContent =
+      `条形刻度 ${floor.toFixed(2)}–1.00，竖线为阈值：弱 ${fmt(t.low, 2)} · 中 ${fmt(t.medium, 2)} · 高 ${fmt(t.high, 2)}`;
+    $("similarity-results").replaceChildren(...rows.map((row) =>
+      h("li", { class: "sim-row", "data-testid": "similarity-row", "data-band": row.band,
+                "data-index": row.index },
+        h("span", { class: "sim-index mono", text: `#${row.index + 1}` }),
+        h("span", { class: "sim-text", text: row.text }),
+        h("span", { class: "bar", role: "img", "aria-label": `分数 ${fmt(row.score)}` },
+          h("span", { class: `bar-fill band-${row.band}` }),
+          ["low", "medium", "high"].map((b) => h("span", { class: "bar-tick", title: BAND_LABELS[b] }))),
+        h("span", { class: "score mono", "data-testid": "similarity-score", text: fmt(row.score) }),
+        badge(row.band, row.band_label))));
+    // Widths are set after creation so that no style attribute comes from server text.
+    const fills = $("similarity-results").querySelectorAll(".sim-row");
+    fills.forEach((li, i) => {
+      li.querySelector(".bar-fill").style.width = pos(rows[i].score);
+      li.querySelectorAll(".bar-tick").forEach((tick, j) => {
+        tick.style.left = pos(t[["low", "medium", "high"][j]]);
+      });
+    });
+  }
+
+  async function runSimilarity(isCurrent) {
+    const source = $("sim-source").value;
+    const candidates = $("sim-candidates").value.split("\n").filter((l) => l.trim());
+    if (!source.trim()) {
+      showError($("similarity-error"), new Error("请输入源句。"));
+      $("sim-source").focus();
+      return;
+    }
+    if (!candidates.length) {
+      showError($("similarity-error"), new Error("请至少输入一条候选句（每行一条）。"));
+      $("sim-candidates").focus();
+      return;
+    }
+    try {
+      const data = await api("POST", "/v1/similarity", { source, candidates });
+      if (!isCurrent()) return;
+      showError($("similarity-error"), null);
+      state.thresholds = data.thresholds;
+      state.simRows = data.scores;
+      $("similarity-meta").textContent =
+        `${data.scores.length} 条候选 · 服务端用时 ${data.took_ms.toFixed(1)} ms`;
+      renderSimilarity();
+      $("similarity-output").hidden = false;
+    } catch (err) {
+      if (isCurrent()) showError($("similarity-error"), err);
+    }
+  }
+
+  function setupSimilarity() {
+    const run = busyRunner($("sim-submit"), "计算中…");
+    $("similarity-form").addEventListener("submit", (e) => {
+      e.preventDefault();
+      run(runSimilarity);
+    });
+    ctrlEnterSubmits($("sim-candidates"));
+    for (const radio of document.querySelectorAll('input[name="sim-order"]')) {
+      radio.addEventListener("change", renderSimilarity);
+    }
+    $("sim-example").addEventListener("click", () => {
+      $("sim-source").value = "怎么申请退款";
+      $("sim-candidates").value = "退款多久能到账\n如何申请退货退款\n快递几天能送到\n我想把钱退回来";
+      $("sim-source").focus();
+    });
+  }
+
+  // ---- embeddings -----------------------------------------------------------------------
+
+  let lastEmbedding = null;
+
+  async function runEmbedding(isCurrent) {
+    const text = $("emb-text").value;
+    if (!text.trim()) {
+      showError($("embedding-error"), new Error("请输入文本。"));
+      $("emb-text").focus();
+      return;
+    }
+    const inputType = document.querySelector('input[name="emb-kind"]:checked').value;
+    try {
+      const data = await api("POST", "/v1/embeddings", { input: text, input_type: inputType });
+      if (!isCurrent()) return;
+      showError($("embedding-error"), null);
+      const vector = data.data[0].embedding;
+      const norm = Math.sqrt(vector.reduce((s, x) => s + x * x, 0));
+      lastEmbedding = { model: data.model, input: text, input_type: inputType,
+                        dimension: vector.length, embedding: vector };
+      $("emb-dim").textContent = String(vector.length);
+      $("emb-norm").textContent = fmt(norm, 6);
+      $("emb-tokens").textContent = String(data.usage.prompt_tokens);
+      $("emb-model").textContent = data.model;
+      $("emb-values").replaceChildren(...vector.slice(0, 8).map((x) =>
+        h("li", { text: (x >= 0 ? "+" : "") + fmt(x, 6) })));
+      $("emb-copy-status").textContent = "";
+      $("embedding-result").hidden = false;
+    } catch (err) {
+      if (isCurrent()) showError($("embedding-error"), err);
+    }
+  }
+
+  async function copyText(text) {
+    if (navigator.clipboard && window.isSecureContext) {
+      try {
+        await navigator.clipboard.writeText(text);
+        return true;
+      } catch { /* fall through to the selection copy */ }
+    }
+    const area = h("textarea", { value: text, readOnly: true, class: "offscreen" });
+    document.body.append(area);
+    area.select();
+    const ok = document.execCommand("copy");
+    area.remove();
+    return ok;
+  }
+
+  function setupEmbedding() {
+    const run = busyRunner($("emb-submit"), "生成中…");
+    $("embedding-form").addEventListener("submit", (e) => {
+      e.preventDefault();
+      run(runEmbedding);
+    });
+    ctrlEnterSubmits($("emb-text"));
+    $("emb-copy").addEventListener("click", async () => {
+      if (!lastEmbedding) return;
+      const ok = await copyText(JSON.stringify(lastEmbedding));
+      $("emb-copy-status").textContent = ok
+        ? `已复制 ${lastEmbedding.dimension} 维向量（JSON）`
+        : "复制失败：浏览器不允许访问剪贴板";
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", () => {
+    setupTabs();
+    setupSearch();
+    setupSimilarity();
+    setupEmbedding();
+    loadInfo();
+  });
+})();

@@ -1,0 +1,189 @@
+"""End-to-end: every route of a real server on a real port, through httpx."""
+from __future__ import annotations
+
+import base64
+import json
+
+import httpx
+import numpy as np
+import pytest
+
+from tests.api.conftest import LiveServer
+from tests.conftest import REPO
+
+pytestmark = pytest.mark.model
+
+QUERIES = [json.loads(x) for x in (REPO / "data" / "faq_sample_queries.jsonl").read_text("utf-8").splitlines()]
+
+
+def post(server: LiveServer, path: str, body: object) -> httpx.Response:
+    return httpx.post(server.url + path, json=body, timeout=60)
+
+
+def test_search_returns_the_right_entry_with_score_and_band(live_server: LiveServer) -> None:
+    r = post(live_server, "/v1/search", {"query": "密码记不住了怎么重置", "top_k": 3})
+    assert r.status_code == 200
+    body = r.json()
+    assert set(body) == {"query", "normalized_query", "hits", "thresholds", "model", "build_id", "took_ms"}
+    top = body["hits"][0]
+    assert top["external_id"] == "acct-001"
+    assert top["band"] in ("high", "medium") and top["band_label"] in ("高度相关", "中等相关")
+    assert top["matched_kind"] in ("question", "similar") and top["matched_text"]
+    assert len(body["hits"]) == 3 and body["hits"][0]["score"] >= body["hits"][1]["score"]
+    assert set(body["thresholds"]) == {"high", "medium", "low"}
+
+
+def test_held_out_colloquial_questions_mostly_find_their_entry(live_server: LiveServer) -> None:
+    answerable = [q for q in QUERIES if q["expected_id"]]
+    r = post(live_server, "/v1/search/batch", {"queries": [q["query"] for q in answerable][:64], "top_k": 5})
+    assert r.status_code == 200
+    results = r.json()["results"]
+    top1 = sum(res["hits"][0]["external_id"] == q["expected_id"] for res, q in zip(results, answerable))
+    assert top1 / len(results) >= 0.5, top1
+
+
+def test_filters_are_exact_and_still_fill_top_k(live_server: LiveServer) -> None:
+    r = post(live_server, "/v1/search", {"query": "密码忘了", "top_k": 5, "category": "物流"})
+    hits = r.json()["hits"]
+    assert len(hits) == 5 and {h["category"] for h in hits} == {"物流"}
+    r = post(live_server, "/v1/search", {"query": "退款", "top_k": 3, "tags": ["防诈骗"]})
+    assert all("防诈骗" in h["tags"] for h in r.json()["hits"]) and r.json()["hits"]
+
+
+def test_min_band_and_min_score_drop_weak_hits(live_server: LiveServer) -> None:
+    r = post(live_server, "/v1/search", {"query": "今天天气怎么样", "top_k": 5, "min_score": 0.99})
+    assert r.json()["hits"] == []
+    r = post(live_server, "/v1/search", {"query": "密码忘了", "top_k": 10, "min_band": "medium"})
+    assert all(h["band"] in ("high", "medium") for h in r.json()["hits"])
+
+
+def test_similarity_keeps_input_order(live_server: LiveServer) -> None:
+    r = post(live_server, "/v1/similarity",
+             {"source": "退款多久到账", "candidates": ["今天天气不错", "退款几天能到", "钱什么时候退回来"]})
+    assert r.status_code == 200
+    scores = r.json()["scores"]
+    assert [s["index"] for s in scores] == [0, 1, 2]
+    assert scores[1]["score"] > scores[0]["score"] and scores[2]["score"] > scores[0]["score"]
+
+
+def test_openai_client_predict_and_cli_give_the_same_vector(live_server: LiveServer) -> None:
+    from openai import OpenAI
+
+    client = OpenAI(base_url=live_server.url + "/v1", api_key="unused")
+    text = "会员到期了怎么续费"
+    via_openai = np.array(client.embeddings.create(model="multilingual-e5-small-q4",
+                                                   input=[text]).data[0].embedding)
+    via_predict = np.array(post(live_server, "/api/predict", {"data": [text, "", False]}).json()["data"][0])
+    via_cli = np.array(json.loads(live_server.cli("embed", text).stdout)["data"][0]["embedding"])
+    assert via_openai.shape == (384,)
+    assert float(via_openai @ via_predict) > 0.9999 and float(via_openai @ via_cli) > 0.999
+
+
+def test_embeddings_base64_usage_and_dimensions(live_server: LiveServer) -> None:
+    r = post(live_server, "/v1/embeddings", {"input": ["你好", "再见"], "encoding_format": "base64",
+                                             "input_type": "passage"})
+    body = r.json()
+    vector = np.frombuffer(base64.b64decode(body["data"][1]["embedding"]), dtype="<f4")
+    assert vector.shape == (384,) and abs(float(np.linalg.norm(vector)) - 1) < 1e-4
+    assert body["usage"]["total_tokens"] > 0 and body["data"][0]["object"] == "embedding"
+    assert post(live_server, "/v1/embeddings", {"input": "你好", "dimensions": 384}).status_code == 200
+    bad = post(live_server, "/v1/embeddings", {"input": "你好", "dimensions": 128})
+    assert bad.status_code == 422 and "384" in bad.json()["error"]["message"]
+
+
+def test_predict_compatibility_shapes(live_server: LiveServer) -> None:
+    one = post(live_server, "/api/predict", {"data": ["你好", "您好\n\n再见\n"]}).json()["data"]
+    assert len(one) == 2 and one[0] > one[1]
+    groups = post(live_server, "/api/predict", {"data": ["你好", "您好\n再见", "退款", "退钱"]}).json()["data"]
+    assert len(groups) == 3 and groups[:2] == pytest.approx(one, abs=1e-4)
+    bad = post(live_server, "/api/predict", {"data": ["only one"]})
+    assert bad.status_code == 422 and "accepted forms" in bad.json()["error"]["message"]
+
+
+def test_document_upsert_is_searchable_and_delete_hides_it(live_server: LiveServer) -> None:
+    url = live_server.url + "/v1/collections/default/documents/e2e-1"
+    entry = {"question": "你们支持数字人民币付款吗", "answer": "支持数字人民币钱包支付。",
+             "similar_questions": ["能用数字人民币吗"], "category": "支付", "tags": ["数币"]}
+    assert httpx.put(url, json=entry).status_code == 200
+    assert httpx.get(url).json()["similar_questions"] == ["能用数字人民币吗"]
+    hits = post(live_server, "/v1/search", {"query": "可以拿数字人民币付钱不", "top_k": 1}).json()["hits"]
+    assert hits[0]["external_id"] == "e2e-1"
+    assert httpx.delete(url).status_code == 204
+    hits = post(live_server, "/v1/search", {"query": "可以拿数字人民币付钱不", "top_k": 5}).json()["hits"]
+    assert "e2e-1" not in {h["external_id"] for h in hits}
+    assert httpx.get(url).status_code == 404
+    assert httpx.delete(url).status_code == 404
+
+
+def test_collections_info_and_operations(live_server: LiveServer) -> None:
+    collections = httpx.get(live_server.url + "/v1/collections").json()
+    default = next(c for c in collections if c["name"] == "default")
+    assert default["documents"] >= 80 and "账户" in default["categories"]
+    info = httpx.get(live_server.url + "/v1/info").json()
+    assert info["dimension"] == 384 and info["collections"]["default"]["build_id"]
+    assert httpx.get(live_server.url + "/health").json() == {"status": "ok"}
+    assert httpx.get(live_server.url + "/ready").status_code == 200
+    metrics = httpx.get(live_server.url + "/metrics").text
+    for name in ("semsearch_requests_total", "semsearch_request_seconds", "semsearch_encode_batch_size",
+                 "semsearch_encode_queue_depth", "semsearch_index_vectors",
+                 "semsearch_top_hit_band_total", "semsearch_top_hit_none_share"):
+        assert name in metrics
+    assert httpx.get(live_server.url + "/docs").status_code == 200
+    assert httpx.get(live_server.url + "/openapi.json").json()["info"]["title"] == "semsearch"
+
+
+BAD_REQUESTS = [
+    ("/v1/search", {"query": ""}, 422),
+    ("/v1/search", {"query": "  \u3000 \u200b"}, 422),
+    ("/v1/search", {"query": "问" * 100_000}, 413),
+    ("/v1/search", {"query": 123}, 422),
+    ("/v1/search", {"query": ["a"]}, 422),
+    ("/v1/search", {"query": "退款", "top_k": "5"}, 422),
+    ("/v1/search", {"query": "退款", "top_k": 0}, 422),
+    ("/v1/search", {"query": "退款", "top_k": 10_000}, 422),
+    ("/v1/search", {"query": "退款", "collection": "no-such"}, 404),
+    ("/v1/search", {"query": "退款", "min_band": "great"}, 422),
+    ("/v1/search", {"query": "退款", "unknown_field": 1}, 422),
+    ("/v1/search", [1, 2], 422),
+    ("/v1/search/batch", {"queries": []}, 422),
+    ("/v1/search/batch", {"queries": ["退款"] * 1000}, 413),
+    ("/v1/similarity", {"source": "你好", "candidates": ["x"] * 1000}, 413),
+    ("/v1/similarity", {"source": "你好", "candidates": []}, 422),
+    ("/v1/similarity", {"source": "你好", "candidates": ["ok", ""]}, 422),
+    ("/v1/embeddings", {"input": ""}, 422),
+    ("/v1/embeddings", {"input": [1, 2]}, 422),
+    ("/v1/embeddings", {"input": "x", "model": "text-embedding-3-small"}, 422),
+    ("/api/predict", {"data": [1, 2, 3]}, 422),
+]
+
+
+@pytest.mark.parametrize(("path", "body", "status"), BAD_REQUESTS)
+def test_bad_input_gets_4xx_with_the_error_shape(live_server: LiveServer, path: str,
+                                                 body: object, status: int) -> None:
+    r = post(live_server, path, body)
+    assert r.status_code == status, r.text[:300]
+    error = r.json()["error"]
+    assert set(error) == {"code", "message", "detail"} and error["message"]
+
+
+@pytest.mark.parametrize(("content", "headers"), [
+    (b'{"query": ', {"content-type": "application/json"}),            # invalid JSON
+    (b'{"query": "\xff\xfe"}', {"content-type": "application/json"}),  # not UTF-8
+    (b"x" * 2_000_000, {"content-type": "application/json"}),          # body over the limit
+])
+def test_malformed_bodies_get_4xx_with_the_error_shape(live_server: LiveServer, content: bytes,
+                                                        headers: dict) -> None:
+    r = httpx.post(live_server.url + "/v1/search", content=content, headers=headers, timeout=60)
+    assert 400 <= r.status_code < 500
+    assert set(r.json()["error"]) == {"code", "message", "detail"}
+
+
+def test_curl_without_content_type_still_works(live_server: LiveServer) -> None:
+    r = httpx.post(live_server.url + "/v1/search", content='{"query": "退款多久到账"}'.encode(),
+                   headers={"content-type": "application/x-www-form-urlencoded"})
+    assert r.status_code == 200 and r.json()["hits"]
+
+
+def test_unknown_route_uses_the_error_shape(live_server: LiveServer) -> None:
+    r = httpx.get(live_server.url + "/v1/nothing-here")
+    assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"

@@ -1,0 +1,87 @@
+from __future__ import annotations
+
+import asyncio
+import time
+
+import numpy as np
+import pytest
+
+from api.batching import MicroBatcher
+from search.errors import OverloadedError
+from tests.conftest import FakeEncoder
+
+
+class SlowFake(FakeEncoder):
+    """A forward pass costs a fixed time, as a real one roughly does for short texts."""
+
+    def encode(self, texts, kind="query"):  # type: ignore[no-untyped-def]
+        time.sleep(0.02)
+        return super().encode(texts, kind)
+
+
+def run(coro):  # type: ignore[no-untyped-def]
+    return asyncio.run(coro)
+
+
+def test_concurrent_requests_share_forward_passes_and_get_their_own_vectors() -> None:
+    encoder = SlowFake()
+
+    async def scenario() -> list[np.ndarray]:
+        batcher = MicroBatcher(encoder, max_wait_ms=5, max_batch=16, queue_max=100)
+        await batcher.start()
+        try:
+            return await asyncio.gather(*(batcher.encode([f"问题{i}"]) for i in range(40)))
+        finally:
+            await batcher.stop()
+
+    results = run(scenario())
+    assert len(encoder.calls) < 10  # 40 requests, a handful of forward passes
+    assert max(len(c) for c in encoder.calls) <= 16
+    for i, vectors in enumerate(results):
+        assert np.allclose(vectors[0], FakeEncoder().encode_queries([f"问题{i}"])[0])
+
+
+def test_without_batching_each_request_runs_alone() -> None:
+    encoder = SlowFake()
+
+    async def scenario() -> None:
+        batcher = MicroBatcher(encoder, max_wait_ms=5, max_batch=16, queue_max=100, enabled=False)
+        await asyncio.gather(*(batcher.encode([f"问题{i}"]) for i in range(8)))
+        await batcher.stop()
+
+    run(scenario())
+    assert [len(c) for c in encoder.calls] == [1] * 8
+
+
+def test_a_full_queue_is_refused_with_overloaded() -> None:
+    async def scenario() -> None:
+        batcher = MicroBatcher(SlowFake(), max_wait_ms=50, max_batch=4, queue_max=2)
+        await batcher.start()
+        try:
+            tasks = [asyncio.ensure_future(batcher.encode([f"q{i}"])) for i in range(10)]
+            results = await asyncio.gather(*tasks, return_exceptions=True)
+        finally:
+            await batcher.stop()
+        overloaded = [r for r in results if isinstance(r, OverloadedError)]
+        assert overloaded and overloaded[0].http_status == 429
+        assert any(isinstance(r, np.ndarray) for r in results)
+
+    run(scenario())
+
+
+def test_an_encoder_error_reaches_every_waiting_request() -> None:
+    class Broken(FakeEncoder):
+        def encode(self, texts, kind="query"):  # type: ignore[no-untyped-def]
+            raise RuntimeError("boom")
+
+    async def scenario() -> None:
+        batcher = MicroBatcher(Broken(), max_wait_ms=5, max_batch=8, queue_max=10)
+        await batcher.start()
+        try:
+            results = await asyncio.gather(*(batcher.encode(["x"]) for _ in range(3)),
+                                           return_exceptions=True)
+        finally:
+            await batcher.stop()
+        assert all(isinstance(r, RuntimeError) for r in results)
+
+    run(scenario())
