@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -49,10 +49,14 @@ def _jsonl(path: Path) -> list[dict]:
 
 
 def corpus_entries(path: Path, corpus_field: CorpusField) -> list[FaqEntry]:
-    """``{"id","title","text"}`` rows as entries: ``text`` is the standard question
-    (title = category) or the answer (title = question), per ``corpus_field``."""
+    """Documents to index. Rows in this project's FAQ format (with ``question``) are
+    read as a reindex reads them; ``{"id","title","text"}`` rows put ``text`` in the
+    standard question (title = category) or the answer (title = question)."""
+    rows = _jsonl(path)
+    if rows and "question" in rows[0]:
+        return _faq_entries(path)
     entries = []
-    for row in _jsonl(path):
+    for row in rows:
         try:
             doc_id, title, text = str(row["id"]), row.get("title") or "", row["text"]
         except KeyError as exc:
@@ -64,27 +68,44 @@ def corpus_entries(path: Path, corpus_field: CorpusField) -> list[FaqEntry]:
     return entries
 
 
+def _faq_entries(path: Path) -> list[FaqEntry]:
+    from .sources import read_source
+
+    rows = read_source(path)
+    if rows.errors:
+        raise SourceError(f"{len(rows.errors)} invalid corpus row(s): {rows.errors[0]}")
+    return rows.entries
+
+
 def load_queries(path: Path, limit: int | None) -> list[tuple[str, set[str]]]:
+    """``{"query", "relevant_ids": [...]}`` or ``{"query", "expected_id"}`` rows; a query
+    with nothing relevant (``expected_id: null``) counts only in the band metrics."""
     out = []
     for row in _jsonl(path)[:limit]:
         try:
-            out.append((row["query"], {str(r) for r in row["relevant_ids"]}))
+            if "relevant_ids" in row:
+                relevant = {str(r) for r in row["relevant_ids"]}
+            else:
+                relevant = {str(row["expected_id"])} if row["expected_id"] is not None else set()
+            out.append((row["query"], relevant))
         except KeyError as exc:
-            raise SourceError(f"{path}: query rows need 'query' and 'relevant_ids' ({exc})") from exc
+            raise SourceError(f"{path}: query rows need 'query' and 'relevant_ids' "
+                              f"or 'expected_id' ({exc})") from exc
     return out
 
 
 def evaluate_retrieval(settings, encoder, corpus: Path, queries: Path, *,  # type: ignore[no-untyped-def]
                        top_k: int = 10, corpus_field: CorpusField = "question",
-                       mode: str | None = None, limit: int | None = None,
-                       status: Callable[[str], None] = lambda _: None) -> RetrievalRun:
+                       variants: Sequence[dict] = ({},), limit: int | None = None,
+                       status: Callable[[str], None] = lambda _: None) -> list[RetrievalRun]:
+    """Index ``corpus`` once, then run the queries under each variant (a dict of setting
+    overrides such as ``{"retrieval_mode": "lexical"}``); one run per variant."""
     entries = corpus_entries(corpus, corpus_field)
     labelled = load_queries(queries, limit)
     kinds = settings.index_kinds + (",answer" if corpus_field == "answer" else "")
     with tempfile.TemporaryDirectory(prefix="semsearch-eval-") as tmp:
         s = settings.model_copy(update={"data_dir": Path(tmp), "database_url": None,
-                                        "index_kinds": kinds,
-                                        "retrieval_mode": mode or settings.retrieval_mode})
+                                        "index_kinds": kinds, "retrieval_mode": "hybrid"})
         sessions = open_database(s.resolved_database_url)
         try:
             writer = DocumentWriter(s, encoder, sessions)
@@ -93,8 +114,17 @@ def evaluate_retrieval(settings, encoder, corpus: Path, queries: Path, *,  # typ
             build_collection(sessions, COLLECTION, _identity(encoder), s.data_dir,
                              encoder.encode_passages, flat_threshold=s.flat_threshold,
                              sq8=s.use_sq8, keep=1)
-            status(f"searching {len(labelled)} queries…")
-            return _run_queries(SearchService(s, encoder, sessions), labelled, max(top_k, 10))
+            status(f"encoding {len(labelled)} queries…")
+            registry = SearchService(s, encoder, sessions).registry  # lexical index included
+            normalized = [SearchService(s, encoder, sessions, registry).normalize_query(q)
+                          for q, _ in labelled]
+            vectors = encoder.encode_queries(normalized)
+            runs = []
+            for overrides in variants:
+                status(f"searching {len(labelled)} queries ({overrides or 'settings'})…")
+                service = SearchService(s.model_copy(update=overrides), encoder, sessions, registry)
+                runs.append(_run_queries(service, labelled, normalized, vectors, max(top_k, 10)))
+            return runs
         finally:
             dispose(s.resolved_database_url)
 
@@ -106,9 +136,7 @@ def _identity(encoder):  # type: ignore[no-untyped-def]
 
 
 def _run_queries(service: SearchService, labelled: list[tuple[str, set[str]]],
-                 top_k: int) -> RetrievalRun:
-    normalized = [service.normalize_query(q) for q, _ in labelled]
-    vectors = service.encoder.encode_queries(normalized)
+                 normalized: list[str], vectors, top_k: int) -> RetrievalRun:  # type: ignore[no-untyped-def]
     ranked, run = [], RetrievalRun({})
     bands = []
     for (query, relevant), norm, vector in zip(labelled, normalized, vectors):

@@ -77,15 +77,23 @@ def open_build(build: IndexBuild, data_dir: Path, identity: Identity) -> FaissCo
     return FaissCollectionIndex(base, info)
 
 
-def catch_up(store: FaissCollectionIndex, session: Session, encode: Encode) -> int:
-    """Apply the change log after the store's watermark; returns changes applied.
+@dataclass
+class Applied:
+    """What a catch-up applied: passages added (id -> text) and ids removed."""
+
+    added: dict[int, str]
+    removed: set[int]
+
+
+def catch_up(store: FaissCollectionIndex, session: Session, encode: Encode) -> Applied:
+    """Apply the change log after the store's watermark.
 
     Vectors come from the embedding cache (writers fill it before they commit); a text
     missing from it is encoded, so the index never lacks what the database has.
     """
     changes = repository.changes_since(session, store.info.collection_id, store.change_seq)
     if not changes:
-        return 0
+        return Applied({}, set())
     added = [pid for _, pid, op in changes if op == "add"]
     removed = {pid for _, pid, op in changes if op == "remove"}
     texts = repository.passage_texts(session, [p for p in added if p not in removed])
@@ -96,7 +104,7 @@ def catch_up(store: FaissCollectionIndex, session: Session, encode: Encode) -> i
         store.add(ids, vectors)
     store.remove(np.fromiter(removed, dtype=np.int64))
     store.change_seq = changes[-1][0]
-    return len(changes)
+    return Applied(texts, removed)
 
 
 def identity_for(encoder) -> Identity:  # type: ignore[no-untyped-def]

@@ -17,6 +17,7 @@ from . import builds
 from . import index as faiss_index
 from .config import Settings
 from .errors import NotFoundError, NotReadyError, SemsearchError
+from .lexical import LexicalIndex
 from .store import repository
 from .store.models import Collection
 from .vectorstore import BuildInfo, FaissCollectionIndex
@@ -31,6 +32,8 @@ class CollectionRegistry:
         self.sessions = sessions
         self.identity = builds.identity_for(encoder)
         self._stores: dict[str, FaissCollectionIndex] = {}
+        self._lexical: dict[str, LexicalIndex] = {}
+        self.use_lexical = settings.retrieval_mode != "dense"
         self._ids: dict[str, int] = {}
         self._lock = threading.Lock()  # one refresh at a time; readers never wait
         self.errors: dict[str, str] = {}  # collection -> why its newest build is not served
@@ -49,6 +52,11 @@ class CollectionRegistry:
         if store is None:
             raise NotFoundError(f"collection {name!r} does not exist", {"collection": name})
         return store
+
+    def lexical(self, name: str) -> LexicalIndex | None:
+        """The collection's BM25 index (None in dense-only mode)."""
+        self.get(name)
+        return self._lexical.get(name)
 
     def peek(self, name: str) -> FaissCollectionIndex | None:
         """The loaded store, without loading anything."""
@@ -75,11 +83,27 @@ class CollectionRegistry:
         wanted_id = build.id if build is not None else 0
         if current is None or current.info.build_id != wanted_id:
             fresh = self._open(session, coll, build)
-            builds.catch_up(fresh, session, self.encoder.encode_passages)
-            self._stores[coll.name] = fresh  # atomic swap of one reference
+            lexical = self._open_lexical(session, coll)
+            applied = builds.catch_up(fresh, session, self.encoder.encode_passages)
+            self._apply_lexical(lexical, applied)
+            self._stores[coll.name] = fresh  # atomic swaps of one reference each
+            if lexical is not None:
+                self._lexical[coll.name] = lexical
             self._ids[coll.name] = coll.id
             return
-        builds.catch_up(current, session, self.encoder.encode_passages)
+        applied = builds.catch_up(current, session, self.encoder.encode_passages)
+        self._apply_lexical(self._lexical.get(coll.name), applied)
+
+    def _open_lexical(self, session: Session, coll: Collection) -> LexicalIndex | None:
+        if not self.use_lexical:
+            return None
+        return LexicalIndex(repository.all_passages(session, coll.id))
+
+    @staticmethod
+    def _apply_lexical(lexical: LexicalIndex | None, applied: builds.Applied) -> None:
+        if lexical is not None:
+            lexical.add(applied.added.items())
+            lexical.remove(applied.removed)
 
     def _open(self, session: Session, coll: Collection, build) -> FaissCollectionIndex:  # type: ignore[no-untyped-def]
         if build is None:

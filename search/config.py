@@ -54,6 +54,7 @@ class Settings(BaseSettings):
     # --- retrieval -----------------------------------------------------------------
     retrieval_mode: RetrievalMode = "hybrid"
     hybrid_weight: float = Field(default=0.3, ge=0.0, le=1.0)
+    fusion: Literal["blend", "rrf"] = "blend"
     oversample: int = Field(default=4, ge=1)
 
     # --- serving -------------------------------------------------------------------

@@ -100,12 +100,13 @@ def retrieval_metrics(ranked: list[list[str]], relevant: list[set[str]]) -> dict
 
     recall@k is the share of a query's relevant documents found in its top k.
     """
-    n = len(ranked)
+    pairs = [(ids, rel) for ids, rel in zip(ranked, relevant) if rel]
+    n = len(pairs)
     if n == 0:
-        raise InvalidInputError("no queries to evaluate")
+        raise InvalidInputError("no queries with relevant documents to evaluate")
     sums = {"recall_at_1": 0.0, "recall_at_5": 0.0, "recall_at_10": 0.0,
             "mrr_at_10": 0.0, "ndcg_at_10": 0.0}
-    for ids, rel in zip(ranked, relevant):
+    for ids, rel in pairs:
         for k in (1, 5, 10):
             sums[f"recall_at_{k}"] += len(set(ids[:k]) & rel) / len(rel)
         first = next((i for i, d in enumerate(ids[:10]) if d in rel), None)
@@ -115,6 +116,7 @@ def retrieval_metrics(ranked: list[list[str]], relevant: list[set[str]]) -> dict
         sums["ndcg_at_10"] += dcg / ideal
     out = {k: v / n for k, v in sums.items()}
     out["n_queries"] = n
+    out["n_unanswerable"] = len(ranked) - n
     return out
 
 

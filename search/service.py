@@ -18,7 +18,9 @@ from .bands import BAND_LABELS, Band, band_at_least
 from .collections import CollectionRegistry
 from .config import Settings
 from .errors import InputTooLargeError, InvalidInputError
-from .store import repository
+from .fusion import rank_documents
+from .lexical import LexicalIndex, lookup, top_scores
+from .store import embeddings, repository
 from .text import normalize
 
 
@@ -64,6 +66,10 @@ class SearchService:
         self.registry = registry or CollectionRegistry(settings, encoder, sessions)
 
     @property
+    def mode(self) -> str:
+        return self.settings.retrieval_mode
+
+    @property
     def thresholds(self):  # type: ignore[no-untyped-def]
         return self.encoder.profile.thresholds
 
@@ -94,47 +100,88 @@ class SearchService:
                       filters: SearchFilters = SearchFilters()) -> SearchResult:
         name = collection or self.settings.default_collection
         store = self.registry.get(name)
+        lexical = self.registry.lexical(name) if self.mode != "dense" else None
         with self.sessions() as session:
             allowed = None
             if filters.category is not None or filters.tags:
+                # Exact filters: the search is restricted to the matching passages (a
+                # backend with its own filter expressions gets the filter itself too).
                 coll = repository.get_collection(session, name)
                 allowed = np.asarray(repository.filtered_passage_ids(
                     session, coll.id, filters.category, filters.tags), dtype=np.int64)
-            hits = self._collect(session, store, vector, top_k, allowed)
+            hits = self._collect(session, store, lexical, normalized, vector, top_k, allowed,
+                                 filters)
         hits = [h for h in hits if self._passes(h, filters)][:top_k]
         return SearchResult(query, normalized, hits, store.info.build_id or None)
 
-    def _collect(self, session: Session, store, vector: np.ndarray, top_k: int,  # type: ignore[no-untyped-def]
-                 allowed: np.ndarray | None) -> list[SearchHit]:
+    def _collect(self, session: Session, store, lexical: LexicalIndex | None, query: str,  # type: ignore[no-untyped-def]
+                 vector: np.ndarray, top_k: int, allowed: np.ndarray | None,
+                 filters: SearchFilters) -> list[SearchHit]:
         """Search deeper until top_k distinct entries are found or the index is exhausted."""
         if allowed is not None and len(allowed) == 0:
             return []
         k = top_k * self.settings.oversample
         limit = store.size if allowed is None else min(store.size, len(allowed))
         while True:
-            scores, ids = store.search(vector[None, :], k, allowed)
-            found = [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
-            hits = self._collapse(session, found)
+            candidates = self._candidates(store, lexical, query, vector, k, allowed, filters)
+            hits = self._rank(session, candidates, vector)
             if len(hits) >= top_k or k >= limit:
                 return hits
             k = min(k * 4, max(limit, 1))
 
-    def _collapse(self, session: Session, found: Sequence[tuple[int, float]]) -> list[SearchHit]:
-        rows = repository.passages_with_documents(session, [pid for pid, _ in found])
-        best: dict[int, SearchHit] = {}
-        for pid, score in found:  # found is sorted by score: first passage per doc wins
+    def _candidates(self, store, lexical: LexicalIndex | None, query: str,  # type: ignore[no-untyped-def]
+                    vector: np.ndarray, k: int, allowed: np.ndarray | None,
+                    filters: SearchFilters) -> dict[int, list]:
+        """passage id -> [cosine or None, bm25] from the dense and lexical top k."""
+        out: dict[int, list] = {}
+        if self.mode != "lexical":
+            scores, ids = store.search(vector[None, :], k, allowed,
+                                       category=filters.category, tags=filters.tags)
+            out = {int(i): [float(s), 0.0] for i, s in zip(ids[0], scores[0]) if i >= 0}
+        if lexical is not None:
+            all_ids, all_scores = lexical.scores(query, allowed)
+            for pid, score in top_scores(all_ids, all_scores, k):
+                out.setdefault(pid, [None, 0.0])
+            for pid, score in lookup(all_ids, all_scores, list(out)).items():
+                out[pid][1] = score
+        return out
+
+    def _rank(self, session: Session, candidates: dict[int, list],
+              vector: np.ndarray) -> list[SearchHit]:
+        rows = repository.passages_with_documents(session, list(candidates))
+        self._fill_cosines(session, candidates, rows, vector)
+        docs: dict[int, list] = {}  # doc id -> [best cos, best bm25, passage, doc]
+        for pid, (cos, bm25) in candidates.items():
             if pid not in rows:
                 continue  # deleted since the index was built
             passage, doc = rows[pid]
-            if doc.id in best:
-                continue
-            band = self.thresholds.band(score)
-            best[doc.id] = SearchHit(
-                id=doc.id, external_id=doc.external_id, question=doc.question,
-                answer=doc.answer, category=doc.category, tags=list(doc.tags or []),
-                score=round(score, 6), band=band, band_label=BAND_LABELS[band],
-                matched_text=passage.text, matched_kind=passage.kind, metadata=dict(doc.meta or {}))
-        return sorted(best.values(), key=lambda h: -h.score)
+            entry = docs.setdefault(doc.id, [-1.0, 0.0, passage, doc])
+            if cos > entry[0]:
+                entry[0], entry[2] = cos, passage
+            entry[1] = max(entry[1], bm25)
+        order = rank_documents([(d[0], d[1]) for d in docs.values()], self.mode,
+                               self.settings.hybrid_weight, self.settings.fusion)
+        ranked = [list(docs.values())[i] for i in order]
+        return [self._hit(cos, passage, doc) for cos, _, passage, doc in ranked]
+
+    def _fill_cosines(self, session: Session, candidates: dict[int, list], rows: dict,
+                      vector: np.ndarray) -> None:
+        """Cosines for passages found only lexically, from the embedding cache."""
+        missing = {pid: rows[pid][0].text_hash for pid, c in candidates.items()
+                   if c[0] is None and pid in rows}
+        if not missing:
+            return
+        cached = embeddings.lookup(session, self.encoder.model_id, list(missing.values()))
+        for pid, digest in missing.items():
+            candidates[pid][0] = float(cached[digest] @ vector) if digest in cached else -1.0
+
+    def _hit(self, score: float, passage, doc) -> SearchHit:  # type: ignore[no-untyped-def]
+        band = self.thresholds.band(score)
+        return SearchHit(
+            id=doc.id, external_id=doc.external_id, question=doc.question, answer=doc.answer,
+            category=doc.category, tags=list(doc.tags or []), score=round(score, 6), band=band,
+            band_label=BAND_LABELS[band], matched_text=passage.text, matched_kind=passage.kind,
+            metadata=dict(doc.meta or {}))
 
     @staticmethod
     def _passes(hit: SearchHit, filters: SearchFilters) -> bool:

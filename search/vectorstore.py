@@ -36,8 +36,11 @@ class VectorStore(Protocol):
     info: BuildInfo
     change_seq: int
 
-    def search(self, queries: np.ndarray, k: int,
-               allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]: ...
+    def search(self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None, *,
+               category: str | None = None,
+               tags: tuple[str, ...] = ()) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k (scores, ids). ``allowed`` lists the passage ids matching the filters;
+        a backend with its own filter expressions may use ``category``/``tags`` instead."""
 
     def add(self, ids: np.ndarray, vectors: np.ndarray) -> None: ...
 
@@ -76,8 +79,9 @@ class FaissCollectionIndex:
             self._removed.update(int(i) for i in ids)
             self._removed_array = np.fromiter(self._removed, dtype=np.int64)
 
-    def search(self, queries: np.ndarray, k: int,
-               allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def search(self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None, *,
+               category: str | None = None,
+               tags: tuple[str, ...] = ()) -> tuple[np.ndarray, np.ndarray]:
         excluded = self._removed_array  # replaced, never mutated: safe to read unlocked
         scores, ids = faiss_index.search(self.base, queries, k, nprobe=self.info.nprobe,
                                          allowed=allowed, excluded=excluded)

@@ -12,7 +12,7 @@ import typer
 
 from search.errors import InvalidInputError, SemsearchError, SourceError
 
-from . import eval_cmds, index_cmds, model_cmds, serve_cmd
+from . import calibrate_cmd, eval_cmds, index_cmds, model_cmds, serve_cmd
 
 app = typer.Typer(
     name="semsearch",
@@ -25,6 +25,7 @@ model_cmds.register(app)
 eval_cmds.register(app)
 index_cmds.register(app)
 serve_cmd.register(app)
+calibrate_cmd.register(app)
 
 
 def _exit_code(exc: SemsearchError) -> int:

@@ -52,9 +52,11 @@ def retrieval(
     corpus_field: Annotated[str, typer.Option(
         "--field", help="Index each row's text as the standard 'question' (title = "
         "category) or as the 'answer' (title = question).")] = "question",
-    mode: Annotated[str | None, typer.Option(help="dense, lexical or hybrid "
-                                                  "[default: settings]")] = None,
+    mode: Annotated[list[str] | None, typer.Option(
+        help="dense, lexical or hybrid; repeat to compare modes in one run "
+             "[default: settings]")] = None,
     limit: Annotated[int | None, typer.Option(help="Only the first N queries.", min=1)] = None,
+    plot: Annotated[Path | None, typer.Option(help="Write score histograms (PNG).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """recall@1/5/10, MRR@10, nDCG@10 and band metrics on a throw-away index."""
@@ -62,19 +64,28 @@ def retrieval(
 
     if corpus_field not in ("question", "answer"):
         raise typer.BadParameter("--field must be question or answer")
-    if mode not in (None, "dense", "lexical", "hybrid"):
+    modes = [m.strip() for item in (mode or [settings().retrieval_mode]) for m in item.split(",")]
+    if not set(modes) <= {"dense", "lexical", "hybrid"}:
         raise typer.BadParameter("--mode must be dense, lexical or hybrid")
     encoder = load_encoder()
     with console.status("evaluating…") as status:
-        run = evaluate_retrieval(settings(), encoder, corpus, queries, top_k=top_k,
-                                 corpus_field=corpus_field, mode=mode, limit=limit,  # type: ignore[arg-type]
-                                 status=status.update)
-    metrics = {**run.metrics, "model": encoder.model_id,
-               "mode": mode or settings().retrieval_mode}
+        runs = evaluate_retrieval(settings(), encoder, corpus, queries, top_k=top_k,
+                                  corpus_field=corpus_field,  # type: ignore[arg-type]
+                                  variants=[{"retrieval_mode": m} for m in modes], limit=limit,
+                                  status=status.update)
+    results = {m: {**r.metrics, "model": encoder.model_id, "mode": m} for m, r in zip(modes, runs)}
+    if plot:
+        from indexer.plots import score_histograms
+
+        score_histograms(runs[-1], encoder.profile.thresholds, plot,
+                         title=f"{corpus.parent.name} · {modes[-1]} · {encoder.model_id}")
+        console.print(f"plot written to {plot}")
     if as_json:
-        print_json(metrics)
+        print_json(results[modes[0]] if len(modes) == 1 else results)
         return
-    _print_retrieval(metrics)
+    for m in modes:
+        typer.echo(f"== mode {m}")
+        _print_retrieval(results[m])
 
 
 def _print_retrieval(metrics: dict) -> None:

@@ -73,8 +73,8 @@ def similarity(
 ) -> None:
     """Cosine similarity of SOURCE to each CANDIDATE, with bands."""
     encoder = load_encoder()
-    vectors = encoder.encode_queries([source, *candidates])
-    scores = vectors[1:] @ vectors[0]
+    # as a search scores them: the source as a query, candidates as stored passages
+    scores = encoder.encode_passages(candidates) @ encoder.encode_queries([source])[0]
     thresholds = encoder.profile.thresholds
     rows = [{"candidate": c, "score": float(s), "band": thresholds.band(float(s))}
             for c, s in zip(candidates, np.asarray(scores))]

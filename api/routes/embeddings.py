@@ -28,8 +28,11 @@ def check_texts(engine: Engine, texts: object, limit: int, what: str) -> list[st
 
 
 async def similarity_scores(engine: Engine, source: str, candidates: list[str]) -> np.ndarray:
-    vectors = await engine.batcher.encode([source, *candidates], "query")
-    return vectors[1:] @ vectors[0]
+    """The source as a query and the candidates as stored passages, exactly as a search
+    scores them, so that the bands mean the same thing here as in search."""
+    query = await engine.batcher.encode([source], "query")
+    passages = await engine.batcher.encode(candidates, "passage")
+    return passages @ query[0]
 
 
 @router.post("/similarity", response_model=SimilarityResponse)
