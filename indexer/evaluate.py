@@ -16,6 +16,7 @@ from typing import Literal
 from search.documents import FaqEntry
 from search.errors import SourceError
 from search.evaluation import band_metrics, retrieval_metrics
+from search.collections import CollectionRegistry
 from search.service import SearchService
 from search.store.db import dispose, open_database
 
@@ -97,25 +98,35 @@ def load_queries(path: Path, limit: int | None) -> list[tuple[str, set[str]]]:
 def evaluate_retrieval(settings, encoder, corpus: Path, queries: Path, *,  # type: ignore[no-untyped-def]
                        top_k: int = 10, corpus_field: CorpusField = "question",
                        variants: Sequence[dict] = ({},), limit: int | None = None,
+                       cache: Path | None = None,
                        status: Callable[[str], None] = lambda _: None) -> list[RetrievalRun]:
     """Index ``corpus`` once, then run the queries under each variant (a dict of setting
-    overrides such as ``{"retrieval_mode": "lexical"}``); one run per variant."""
+    overrides such as ``{"retrieval_mode": "lexical"}``); one run per variant.
+
+    ``cache`` names a SQLite file that keeps passage embeddings between runs, so a large
+    corpus is encoded once; it is the only thing outside the temporary directory used.
+    """
     entries = corpus_entries(corpus, corpus_field)
     labelled = load_queries(queries, limit)
     kinds = settings.index_kinds + (",answer" if corpus_field == "answer" else "")
     with tempfile.TemporaryDirectory(prefix="semsearch-eval-") as tmp:
         s = settings.model_copy(update={"data_dir": Path(tmp), "database_url": None,
-                                        "index_kinds": kinds, "retrieval_mode": "hybrid"})
+                                        "index_kinds": kinds})
         sessions = open_database(s.resolved_database_url)
         try:
             writer = DocumentWriter(s, encoder, sessions)
+            if cache:
+                copy_cache(open_database(f"sqlite:///{cache.resolve()}"), sessions, encoder.model_id)
             status(f"indexing {len(entries)} documents…")
             writer.apply(COLLECTION, writer.plan(COLLECTION, entries, full=False))
+            if cache:
+                copy_cache(sessions, open_database(f"sqlite:///{cache.resolve()}"), encoder.model_id)
             build_collection(sessions, COLLECTION, _identity(encoder), s.data_dir,
                              encoder.encode_passages, flat_threshold=s.flat_threshold,
                              sq8=s.use_sq8, keep=1)
             status(f"encoding {len(labelled)} queries…")
-            registry = SearchService(s, encoder, sessions).registry  # lexical index included
+            with_lexical = s.model_copy(update={"retrieval_mode": "hybrid"})
+            registry = CollectionRegistry(with_lexical, encoder, sessions)  # serves every mode
             normalized = [SearchService(s, encoder, sessions, registry).normalize_query(q)
                           for q, _ in labelled]
             vectors = encoder.encode_queries(normalized)
@@ -127,6 +138,25 @@ def evaluate_retrieval(settings, encoder, corpus: Path, queries: Path, *,  # typ
             return runs
         finally:
             dispose(s.resolved_database_url)
+
+
+def copy_cache(source, target, model_id: str) -> None:  # type: ignore[no-untyped-def]
+    """Copy one model's cached embeddings between databases (duplicates are skipped)."""
+    from sqlalchemy import select
+
+    from search.store.embeddings import insert_rows
+    from search.store.models import EmbeddingCache
+
+    with source() as src, target.begin() as dst:
+        query = select(EmbeddingCache).where(EmbeddingCache.model_id == model_id)
+        batch = []
+        for row in src.scalars(query.execution_options(yield_per=5000)):
+            batch.append({c: getattr(row, c) for c in ("model_id", "text_hash", "dim", "vector",
+                                                        "created_at")})
+            if len(batch) >= 5000:
+                insert_rows(dst, batch)
+                batch = []
+        insert_rows(dst, batch)
 
 
 def _identity(encoder):  # type: ignore[no-untyped-def]

@@ -30,7 +30,7 @@ def score_histograms(run, thresholds, path: Path, title: str = "") -> Path:  # t
     ax.set_xlabel("cosine score of the top-1 hit")
     ax.set_ylabel("queries")
     ax.set_title(title or "top-1 scores")
-    ax.legend(loc="upper left")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2, frameon=False)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)

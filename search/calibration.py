@@ -29,6 +29,15 @@ class BandRow:
     share: float  # share of pairs falling in this band (between this and the next threshold)
 
 
+def search_scores(encoder, a: list[str], b: list[str]) -> np.ndarray:  # type: ignore[no-untyped-def]
+    """Cosines as a search computes them: ``a`` as the user's query, ``b`` as a stored
+    passage (each side with its own prefix)."""
+    qa, pb = list(dict.fromkeys(a)), list(dict.fromkeys(b))
+    va, vb = encoder.encode_queries(qa), encoder.encode_passages(pb)
+    ia, ib = {t: i for i, t in enumerate(qa)}, {t: i for i, t in enumerate(pb)}
+    return np.sum(va[[ia[t] for t in a]] * vb[[ib[t] for t in b]], axis=1)
+
+
 def lowest_threshold(scores: np.ndarray, positive: np.ndarray, target: float,
                      min_support: int = MIN_SUPPORT) -> float:
     order = np.argsort(-scores, kind="stable")

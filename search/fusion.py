@@ -25,6 +25,18 @@ def _minmax(values: np.ndarray) -> np.ndarray:
     return (values - values.min()) / spread if spread > 0 else np.zeros_like(values)
 
 
+def merge_scores(cosines: Sequence[float], merge: str) -> float:
+    """One entry's dense score from its passages' cosines (sorted best first).
+
+    ``top2`` averages the two best: an entry whose standard and similar questions both
+    match is a safer answer than one matched by a single phrasing. An entry with one
+    passage keeps that passage's score.
+    """
+    if merge == "max" or len(cosines) == 1:
+        return cosines[0]
+    return (cosines[0] + cosines[1]) / 2
+
+
 def rank_documents(scores: Sequence[tuple[float, float]], mode: str, weight: float,
                    fusion: str = "blend") -> list[int]:
     """Indices of ``scores`` ((cosine, bm25) per document) from best to worst."""

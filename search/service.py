@@ -18,9 +18,9 @@ from .bands import BAND_LABELS, Band, band_at_least
 from .collections import CollectionRegistry
 from .config import Settings
 from .errors import InputTooLargeError, InvalidInputError
-from .fusion import rank_documents
+from .fusion import merge_scores, rank_documents
 from .lexical import LexicalIndex, lookup, top_scores
-from .store import embeddings, repository
+from .store import repository
 from .text import normalize
 
 
@@ -148,32 +148,33 @@ class SearchService:
 
     def _rank(self, session: Session, candidates: dict[int, list],
               vector: np.ndarray) -> list[SearchHit]:
-        rows = repository.passages_with_documents(session, list(candidates))
-        self._fill_cosines(session, candidates, rows, vector)
-        docs: dict[int, list] = {}  # doc id -> [best cos, best bm25, passage, doc]
-        for pid, (cos, bm25) in candidates.items():
-            if pid not in rows:
-                continue  # deleted since the index was built
-            passage, doc = rows[pid]
-            entry = docs.setdefault(doc.id, [-1.0, 0.0, passage, doc])
-            if cos > entry[0]:
-                entry[0], entry[2] = cos, passage
-            entry[1] = max(entry[1], bm25)
-        order = rank_documents([(d[0], d[1]) for d in docs.values()], self.mode,
-                               self.settings.hybrid_weight, self.settings.fusion)
-        ranked = [list(docs.values())[i] for i in order]
-        return [self._hit(cos, passage, doc) for cos, _, passage, doc in ranked]
+        """Collapse candidate passages to their entries and order the entries.
 
-    def _fill_cosines(self, session: Session, candidates: dict[int, list], rows: dict,
-                      vector: np.ndarray) -> None:
-        """Cosines for passages found only lexically, from the embedding cache."""
-        missing = {pid: rows[pid][0].text_hash for pid, c in candidates.items()
-                   if c[0] is None and pid in rows}
-        if not missing:
-            return
-        cached = embeddings.lookup(session, self.encoder.model_id, list(missing.values()))
-        for pid, digest in missing.items():
-            candidates[pid][0] = float(cached[digest] @ vector) if digest in cached else -1.0
+        Every passage of a candidate entry is scored (vectors from the embedding cache),
+        so an entry is judged on all its phrasings, not only on those that happened to
+        reach the candidate list.
+        """
+        rows = repository.passages_with_documents(session, list(candidates))
+        documents = {doc.id: doc for _, doc in rows.values()}
+        cosines: dict[int, list[tuple[float, object]]] = {d: [] for d in documents}
+        for passage, blob in repository.document_passages(session, list(documents),
+                                                          self.encoder.model_id):
+            known = candidates.get(passage.id, [None])[0]
+            if known is None and blob is None:
+                continue
+            cos = known if known is not None else float(np.frombuffer(blob, np.float32) @ vector)
+            cosines[passage.document_id].append((cos, passage))
+        bm25: dict[int, float] = {}
+        for pid, (_, score) in candidates.items():
+            if pid in rows:
+                doc_id = rows[pid][1].id
+                bm25[doc_id] = max(bm25.get(doc_id, 0.0), score)
+        ranked = [(d, sorted(c, key=lambda x: -x[0])) for d, c in cosines.items() if c]
+        keys = [(merge_scores([c for c, _ in found], self.settings.merge), bm25.get(d, 0.0))
+                for d, found in ranked]
+        order = rank_documents(keys, self.mode, self.settings.hybrid_weight, self.settings.fusion)
+        return [self._hit(ranked[i][1][0][0], ranked[i][1][0][1], documents[ranked[i][0]])
+                for i in order]
 
     def _hit(self, score: float, passage, doc) -> SearchHit:  # type: ignore[no-untyped-def]
         band = self.thresholds.band(score)

@@ -8,22 +8,12 @@ import numpy as np
 import typer
 from rich.table import Table
 
-from search.calibration import DEFAULT_TARGETS, calibrate as fit
+from search.calibration import DEFAULT_TARGETS, calibrate as fit, search_scores
 from search.errors import InvalidInputError
 from search.evaluation import load_pairs
 from search.profiles import save_thresholds
 
 from .common import console, load_encoder, out, print_json, settings
-
-
-def search_scores(encoder, a: list[str], b: list[str]) -> np.ndarray:  # type: ignore[no-untyped-def]
-    """Cosines as a search computes them: ``a`` as the user's query, ``b`` as a stored
-    passage (each side with its own prefix)."""
-    qa, pb = list(dict.fromkeys(a)), list(dict.fromkeys(b))
-    with console.status(f"encoding {len(qa) + len(pb)} sentences…"):
-        va, vb = encoder.encode_queries(qa), encoder.encode_passages(pb)
-    ia, ib = {t: i for i, t in enumerate(qa)}, {t: i for i, t in enumerate(pb)}
-    return np.sum(va[[ia[t] for t in a]] * vb[[ib[t] for t in b]], axis=1)
 
 
 def _targets(text: str) -> tuple[float, float, float]:
@@ -50,7 +40,9 @@ def calibrate(
     b = [x for d in loaded for x in d.b]
     labels = np.concatenate([d.labels for d in loaded])
     encoder = load_encoder()
-    thresholds, rows = fit(search_scores(encoder, a, b), labels, wanted)
+    with console.status(f"encoding {len(set(a)) + len(set(b))} sentences…"):
+        scores = search_scores(encoder, a, b)
+    thresholds, rows = fit(scores, labels, wanted)
     payload = {"model": encoder.model_id, "pairs": [str(p) for p in pairs], "n": len(labels),
                "thresholds": {k: round(v, 4) for k, v in thresholds.as_dict().items()},
                "bands": [r.__dict__ for r in rows]}

@@ -57,6 +57,8 @@ def retrieval(
              "[default: settings]")] = None,
     limit: Annotated[int | None, typer.Option(help="Only the first N queries.", min=1)] = None,
     plot: Annotated[Path | None, typer.Option(help="Write score histograms (PNG).")] = None,
+    cache: Annotated[Path | None, typer.Option(
+        help="SQLite file keeping corpus embeddings between runs.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """recall@1/5/10, MRR@10, nDCG@10 and band metrics on a throw-away index."""
@@ -72,13 +74,13 @@ def retrieval(
         runs = evaluate_retrieval(settings(), encoder, corpus, queries, top_k=top_k,
                                   corpus_field=corpus_field,  # type: ignore[arg-type]
                                   variants=[{"retrieval_mode": m} for m in modes], limit=limit,
-                                  status=status.update)
+                                  cache=cache, status=status.update)
     results = {m: {**r.metrics, "model": encoder.model_id, "mode": m} for m, r in zip(modes, runs)}
     if plot:
         from indexer.plots import score_histograms
 
         score_histograms(runs[-1], encoder.profile.thresholds, plot,
-                         title=f"{corpus.parent.name} · {modes[-1]} · {encoder.model_id}")
+                         title=f"{queries.stem} · {modes[-1]} · {encoder.model_id}")
         console.print(f"plot written to {plot}")
     if as_json:
         print_json(results[modes[0]] if len(modes) == 1 else results)

@@ -39,9 +39,13 @@ def store(session: Session, model_id: str, texts: Sequence[str], vectors: np.nda
         rows[text_hash(text)] = {"model_id": model_id, "text_hash": text_hash(text),
                                  "dim": int(vector.shape[0]), "vector": vector.tobytes(),
                                  "created_at": utcnow()}
+    insert_rows(session, list(rows.values()))
+
+
+def insert_rows(session: Session, rows: list[dict]) -> None:
+    """Bulk insert; a row already present (a concurrent writer's, equal) is kept."""
     if rows:
-        # A concurrent writer may have stored the same text: keep theirs, it is equal.
-        session.execute(_insert_ignoring_duplicates(session), list(rows.values()))
+        session.execute(_insert_ignoring_duplicates(session), rows)
 
 
 def _insert_ignoring_duplicates(session: Session):  # type: ignore[no-untyped-def]

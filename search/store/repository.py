@@ -140,6 +140,21 @@ def passages_with_documents(session: Session, passage_ids: Sequence[int]
     return {p.id: (p, d) for p, d in rows}
 
 
+def document_passages(session: Session, document_ids: Sequence[int], model_id: str
+                      ) -> list[tuple[Passage, bytes | None]]:
+    """Every passage of the given documents with its cached vector (None if uncached)."""
+    if not document_ids:
+        return []
+    from .models import EmbeddingCache
+
+    rows = session.execute(
+        select(Passage, EmbeddingCache.vector)
+        .outerjoin(EmbeddingCache, (EmbeddingCache.text_hash == Passage.text_hash)
+                   & (EmbeddingCache.model_id == model_id))
+        .where(Passage.document_id.in_(list(document_ids))))
+    return [(p, v) for p, v in rows]
+
+
 def passage_texts(session: Session, passage_ids: Sequence[int]) -> dict[int, str]:
     if not passage_ids:
         return {}

@@ -1,0 +1,74 @@
+"""Calibration, fusion and the lexical index (no model needed)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from search.bands import Thresholds
+from search.calibration import calibrate, lowest_threshold, table
+from search.errors import InvalidInputError
+from search.fusion import rank_documents
+from search.lexical import LexicalIndex, tokenize, top_scores
+
+
+def synthetic_pairs(n: int = 4000, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    labels = rng.random(n) < 0.4
+    scores = np.where(labels, rng.normal(0.9, 0.04, n), rng.normal(0.8, 0.05, n))
+    return scores, labels.astype(float)
+
+
+def test_each_threshold_is_the_lowest_meeting_its_precision() -> None:
+    scores, labels = synthetic_pairs()
+    thresholds, rows = calibrate(scores, labels, (0.95, 0.80, 0.50))
+    positive = labels > 0.5
+    for row, target in zip(rows, (0.95, 0.80, 0.50)):
+        above = scores >= row.threshold
+        assert positive[above].mean() >= target
+        lower = scores[scores < row.threshold].max()  # the next cut down misses the target
+        assert positive[scores >= lower].mean() < target or row.band == "low"
+    assert thresholds.high > thresholds.medium > thresholds.low
+    assert abs(sum(r.share for r in rows) - 1) < 1e-9
+
+
+def test_a_few_lucky_top_scores_do_not_set_the_threshold() -> None:
+    scores = np.array([0.99, 0.98] + [0.5] * 100)
+    labels = np.array([1.0, 1.0] + [0.0] * 100)
+    with pytest.raises(InvalidInputError, match="no threshold reaches"):
+        lowest_threshold(scores, labels > 0.5, 0.95)
+
+
+def test_calibration_needs_both_kinds_of_pairs() -> None:
+    with pytest.raises(InvalidInputError):
+        calibrate(np.array([0.9, 0.8]), np.array([1.0, 1.0]))
+
+
+def test_table_reports_precision_recall_and_share() -> None:
+    scores = np.array([0.95, 0.9, 0.85, 0.8, 0.6, 0.4])
+    labels = np.array([1, 1, 0, 1, 0, 0]) > 0
+    rows = table(scores, labels, Thresholds(0.9, 0.8, 0.5))
+    assert [r.band for r in rows] == ["high", "medium", "low", "none"]
+    assert rows[0].precision == 1.0 and rows[0].recall == pytest.approx(2 / 3)
+    assert [r.share for r in rows] == pytest.approx([2 / 6, 2 / 6, 1 / 6, 1 / 6])
+
+
+def test_fusion_orders_by_mode() -> None:
+    scores = [(0.90, 0.0), (0.85, 12.0), (0.80, 3.0)]  # (cosine, bm25) per document
+    assert rank_documents(scores, "dense", 0.5) == [0, 1, 2]
+    assert rank_documents(scores, "lexical", 0.5) == [1, 2, 0]
+    assert rank_documents(scores, "hybrid", 0.0) == [0, 1, 2]
+    assert rank_documents(scores, "hybrid", 0.6)[0] == 1
+    assert rank_documents(scores, "hybrid", 0.5, "rrf")[0] in (0, 1)
+
+
+def test_lexical_index_scores_shared_terms_and_follows_changes() -> None:
+    index = LexicalIndex([(1, "退款多久能到账"), (2, "怎么修改收货地址"), (3, "发票怎么开")])
+    assert "退款" in tokenize("退款多久能到账？") and "？" not in tokenize("退款多久能到账？")
+    ids, scores = index.scores("退款什么时候到账")
+    assert top_scores(ids, scores, 1)[0][0] == 1
+    index.remove([1])
+    index.add([(4, "退款申请被拒绝了")])
+    ids, scores = index.scores("退款")
+    assert top_scores(ids, scores, 3)[0][0] == 4 and 1 not in ids
+    ids, scores = index.scores("退款", allowed=np.array([2, 3]))
+    assert top_scores(ids, scores, 3) == []
