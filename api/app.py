@@ -16,7 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from search.config import Settings, get_settings
 
 from . import errors, metrics
-from .engine import Engine
+from .engine import Engine, worker_id
 from .routes import compat, documents, embeddings, ops, search, web
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -116,6 +116,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         path = getattr(route, "path", "unmatched")
         metrics.REQUESTS.labels(path, request.method, str(response.status_code)).inc()
         metrics.LATENCY.labels(path).observe(time.perf_counter() - started)
+        response.headers["X-Semsearch-Worker"] = worker_id()  # which process answered
         return response
 
     for module in (search, embeddings, compat, documents, ops, web):

@@ -3,10 +3,17 @@
 The lifespan starts it and stops it. A background thread refreshes the collections
 every ``reload_interval_s`` seconds, which is how an offline reindex (a new active
 build) and writes made through other workers reach this process.
+
+With ``semsearch serve --workers N`` every worker is a separate process with its own
+engine: its own database connections (opened after the worker started, never inherited),
+its own change-log watermark and its own view of the memory-mapped FAISS file (the
+pages are shared through the page cache). ``worker_id()`` names the process in responses.
 """
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
 from pathlib import Path
 
@@ -22,6 +29,12 @@ from . import metrics
 from .batching import MicroBatcher
 
 log = logging.getLogger("semsearch.api")
+_HOST = socket.gethostname()
+
+
+def worker_id() -> str:
+    """``host/pid``: which process answered (the ``X-Semsearch-Worker`` header)."""
+    return f"{_HOST}/{os.getpid()}"
 
 
 class Engine:
@@ -69,3 +82,7 @@ class Engine:
         self._stop.set()
         if self._thread:
             self._thread.join(timeout=5)
+        if self.settings.vector_store == "milvus":
+            from search import milvus_store
+
+            milvus_store.release_all()  # frees a Milvus Lite file for the next process

@@ -5,9 +5,13 @@ lands during the build is either in the build or after its watermark, never lost
 file is written beside the active one (``.tmp``, fsync, ``os.replace``) and the build
 row is inserted and activated in one transaction: a reindex killed at any point leaves
 the previous build active and intact.
+
+With ``vector_store = "milvus"`` the build is a new Milvus collection instead of a file
+(see ``milvus_build``); the record, the activation and pruning are the same.
 """
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from dataclasses import dataclass
@@ -19,11 +23,14 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from search import index as faiss_index
 from search.builds import Identity
+from search.config import Settings, get_settings
 from search.errors import NotFoundError
 from search.store import embeddings, repository
+from search.store.db import snapshot
 from search.store.models import IndexBuild
 
 _VECTOR_CHUNK = 20_000
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -45,16 +52,31 @@ def _load_vectors(session: Session, model_id: str, texts: list[str], dim: int,
     return out
 
 
+def resolve_settings(settings: Settings | None, data_dir: Path) -> Settings:
+    """The settings a build follows: given, or the process's, over ``data_dir``."""
+    return (settings or get_settings()).model_copy(update={"data_dir": data_dir})
+
+
 def build_collection(sessions: sessionmaker[Session], collection: str, identity: Identity,
                      data_dir: Path, encode: embeddings.Encode, *, flat_threshold: int,
-                     sq8: bool, keep: int) -> BuildReport:
+                     sq8: bool, keep: int, settings: Settings | None = None) -> BuildReport:
     """Build, write, record and activate a new index for ``collection``.
 
     Vectors come from the embedding cache; ``encode`` fills any gap (a pruned cache).
+    The backend is ``settings.vector_store`` (default: the process's settings).
     """
+    settings = resolve_settings(settings, data_dir)
+    if settings.vector_store == "milvus":
+        from .milvus_build import build_milvus
+
+        report = build_milvus(sessions, collection, identity, settings, encode,
+                              flat_threshold=flat_threshold)
+        prune(sessions, _collection_id(sessions, collection), data_dir, keep, settings)
+        return report
     started = time.perf_counter()
     _remove_stale_temporaries(data_dir / "builds")
     with sessions() as session:  # one read transaction: passages + watermark agree
+        snapshot(session)
         coll = repository.get_collection(session, collection)
         seq = repository.last_change_seq(session, coll.id)
         rows = repository.all_passages(session, coll.id)
@@ -74,7 +96,7 @@ def build_collection(sessions: sessionmaker[Session], collection: str, identity:
         session.flush()
         _activate(session, coll.id, row.id)
         build_id = row.id
-    prune(sessions, coll.id, data_dir, keep)
+    prune(sessions, coll.id, data_dir, keep, settings)
     return BuildReport(build_id, built.kind, len(ids), built.nprobe, built.recall_at_10,
                        time.perf_counter() - started)
 
@@ -91,14 +113,31 @@ def _activate(session: Session, collection_id: int, build_id: int) -> None:
                     .values(active=IndexBuild.id == build_id))
 
 
-def activate(sessions: sessionmaker[Session], build_id: int) -> IndexBuild:
+def _collection_id(sessions: sessionmaker[Session], collection: str) -> int:
+    with sessions() as session:
+        return repository.get_collection(session, collection).id
+
+
+def activate(sessions: sessionmaker[Session], build_id: int,
+             settings: Settings | None = None) -> IndexBuild:
     """Make an earlier build active again (rollback); servers pick it up."""
-    with sessions.begin() as session:
+    settings = settings or get_settings()
+    with sessions() as session:
         build = session.get(IndexBuild, build_id)
         if build is None:
             raise NotFoundError(f"build {build_id} does not exist")
+        if build.backend == "milvus":  # check before the switch: the collection must serve
+            from .milvus_build import check_activatable
+
+            check_activatable(session, build, settings)
+    with sessions.begin() as session:
+        build = session.get(IndexBuild, build_id)
         _activate(session, build.collection_id, build.id)
-        return build
+    if build.backend == "milvus":
+        from .milvus_build import move_alias
+
+        move_alias(sessions, build, settings)
+    return build
 
 
 def list_builds(sessions: sessionmaker[Session], collection: str | None) -> list[IndexBuild]:
@@ -110,7 +149,8 @@ def list_builds(sessions: sessionmaker[Session], collection: str | None) -> list
         return list(session.scalars(query))
 
 
-def prune(sessions: sessionmaker[Session], collection_id: int, data_dir: Path, keep: int) -> None:
+def prune(sessions: sessionmaker[Session], collection_id: int, data_dir: Path, keep: int,
+          settings: Settings | None = None) -> None:
     """Keep the newest ``keep`` builds (and always the active one); delete the rest."""
     with sessions.begin() as session:
         builds = list(session.scalars(select(IndexBuild)
@@ -119,6 +159,14 @@ def prune(sessions: sessionmaker[Session], collection_id: int, data_dir: Path, k
         doomed = [b for b in builds[keep:] if not b.active]
         for build in doomed:
             session.delete(build)
-        files = [data_dir / b.file for b in doomed]
+        files = [data_dir / b.file for b in doomed if b.backend == "faiss"]
+        collections = [b.file for b in doomed if b.backend == "milvus"]
     for path in files:
         path.unlink(missing_ok=True)
+    settings = resolve_settings(settings, data_dir)
+    if settings.vector_store == "milvus":
+        from .milvus_build import drop_unused
+
+        drop_unused(sessions, collection_id, collections, settings)
+    elif collections:  # configured for FAISS now: do not go looking for a Milvus
+        log.warning("pruned Milvus builds; drop their collections yourself: %s", collections)

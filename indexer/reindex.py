@@ -68,7 +68,7 @@ def _progress(console: Console) -> Progress:
 
 def reindex(settings: Settings, sessions: sessionmaker[Session], encoder, source: Path,  # type: ignore[no-untyped-def]
             collection: str, *, full: bool = False, skip_invalid: bool = False,
-            console: Console | None = None) -> ReindexReport:
+            rebuild: bool = False, console: Console | None = None) -> ReindexReport:
     console = console or Console(stderr=True)
     rows = read_source(source)
     if rows.errors and not skip_invalid:
@@ -88,12 +88,13 @@ def reindex(settings: Settings, sessions: sessionmaker[Session], encoder, source
                                    on_encoded=lambda n: progress.advance(task, n))
         with sessions() as session:
             coll = repository.get_collection(session, collection)
-            current = is_current(session, coll.id, identity)
+            current = is_current(session, coll.id, identity, settings.vector_store)
         build = None
-        if not current:
+        if rebuild or not current:
             with console.status("building the index…"):
                 build = build_collection(sessions, collection, identity, settings.data_dir,
                                          encoder.encode_passages,
                                          flat_threshold=settings.flat_threshold,
-                                         sq8=settings.use_sq8, keep=settings.keep_builds)
+                                         sq8=settings.use_sq8, keep=settings.keep_builds,
+                                         settings=settings)
     return ReindexReport(plan, len(rows.errors), encoded, build)

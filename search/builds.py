@@ -115,8 +115,10 @@ def identity_for(encoder) -> Identity:  # type: ignore[no-untyped-def]
                     normalization_version(profile.traditional_to_simplified))
 
 
-def is_current(session: Session, collection_id: int, identity: Identity) -> bool:
-    """True when the active build matches the configuration and the change log."""
+def is_current(session: Session, collection_id: int, identity: Identity,
+               backend: str = "faiss") -> bool:
+    """True when the active build matches the configuration (vector store included)
+    and the change log."""
     build = active_build(session, collection_id)
-    return (build is not None and not identity.differences(build)
+    return (build is not None and not identity.differences(build) and build.backend == backend
             and build.change_seq == repository.last_change_seq(session, collection_id))

@@ -4,6 +4,10 @@
 activated build (loaded and caught up *before* the swap, so requests in flight finish
 on the old one) and replays the change log onto the current one. A build that fails the
 consistency guard is reported and skipped; the previous good build keeps serving.
+
+The vector backend follows ``settings.vector_store``: FAISS files in the data directory
+(each process holds its own delta), or Milvus collections shared by every process (see
+``milvus_store``). Either way each process keeps its own change-log watermark.
 """
 from __future__ import annotations
 
@@ -16,11 +20,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from . import builds
 from . import index as faiss_index
 from .config import Settings
-from .errors import NotFoundError, NotReadyError, SemsearchError
+from .errors import IndexMismatchError, NotFoundError, NotReadyError, SemsearchError
 from .lexical import LexicalIndex
 from .store import repository
 from .store.models import Collection
-from .vectorstore import BuildInfo, FaissCollectionIndex
+from .vectorstore import BuildInfo, FaissCollectionIndex, VectorStore
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +35,7 @@ class CollectionRegistry:
         self.encoder = encoder
         self.sessions = sessions
         self.identity = builds.identity_for(encoder)
-        self._stores: dict[str, FaissCollectionIndex] = {}
+        self._stores: dict[str, VectorStore] = {}
         self._lexical: dict[str, LexicalIndex] = {}
         self.use_lexical = settings.retrieval_mode != "dense"
         self._ids: dict[str, int] = {}
@@ -41,7 +45,7 @@ class CollectionRegistry:
     def names(self) -> list[str]:
         return sorted(self._stores)
 
-    def get(self, name: str) -> FaissCollectionIndex:
+    def get(self, name: str) -> VectorStore:
         store = self._stores.get(name)
         if store is None:
             self.refresh()
@@ -58,7 +62,7 @@ class CollectionRegistry:
         self.get(name)
         return self._lexical.get(name)
 
-    def peek(self, name: str) -> FaissCollectionIndex | None:
+    def peek(self, name: str) -> VectorStore | None:
         """The loaded store, without loading anything."""
         return self._stores.get(name)
 
@@ -105,12 +109,25 @@ class CollectionRegistry:
             lexical.add(applied.added.items())
             lexical.remove(applied.removed)
 
-    def _open(self, session: Session, coll: Collection, build) -> FaissCollectionIndex:  # type: ignore[no-untyped-def]
+    def _open(self, session: Session, coll: Collection, build) -> VectorStore:  # type: ignore[no-untyped-def]
+        if self.settings.vector_store == "milvus":
+            from . import milvus_builds
+
+            metadata = milvus_builds.session_metadata(self.sessions)
+            if build is None:
+                return milvus_builds.open_live(coll, self.settings, self.identity, metadata)
+            return milvus_builds.open_build(build, coll, session, self.settings,
+                                            self.identity, metadata)
         if build is None:
             # No build yet (documents written through the API only): start empty and
             # let the change log fill it.
             info = BuildInfo(0, coll.id, self.identity.model_id, self.identity.dim, "none", 0, 0, 0)
             return FaissCollectionIndex(faiss_index.new_flat(self.identity.dim), info)
+        if build.backend != "faiss":
+            raise IndexMismatchError(
+                f"build {build.id} is a {build.backend} build but SEMSEARCH_VECTOR_STORE="
+                f"{self.settings.vector_store} (run `semsearch reindex` to build for it, or "
+                f"configure {build.backend})", {"build_id": build.id})
         return builds.open_build(build, self.settings.data_dir, self.identity)
 
     def collection_id(self, name: str) -> int:

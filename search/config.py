@@ -16,6 +16,8 @@ Precision = Literal["auto", "fp32", "bf16", "int8", "fp16"]
 Device = Literal["auto", "cpu", "cuda"]
 Pooling = Literal["cls", "mean"]
 RetrievalMode = Literal["dense", "lexical", "hybrid"]
+VectorStoreKind = Literal["faiss", "milvus"]
+Consistency = Literal["Strong", "Session", "Bounded", "Eventually"]
 
 
 class Settings(BaseSettings):
@@ -51,10 +53,25 @@ class Settings(BaseSettings):
     keep_builds: int = Field(default=3, ge=1)
     chunk_overlap: int = Field(default=32, ge=0)
 
+    # --- vector store: FAISS files in data_dir (default) or Milvus -------------------
+    vector_store: VectorStoreKind = "faiss"
+    milvus_uri: str | None = Field(
+        default=None, description="a local *.db path runs Milvus Lite (one process); "
+        "http(s)://host:19530 a Milvus server or cluster; default <data_dir>/milvus.db")
+    milvus_token: str = ""  # "user:password" or an API key, for a server
+    milvus_db: str = ""  # Milvus database name; "" = the server's default
+    milvus_prefix: str = Field(default="semsearch", pattern=r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
+    # Strong: a search sees every write acknowledged before it, from any worker (see
+    # docs/deployment.md for the trade-off); Bounded trades that for latency.
+    milvus_consistency: Consistency = "Strong"
+    milvus_index: Literal["auto", "FLAT", "HNSW", "IVF_FLAT", "AUTOINDEX"] = "auto"
+    milvus_timeout_s: float = Field(default=30.0, gt=0)
+
     # --- retrieval -----------------------------------------------------------------
     retrieval_mode: RetrievalMode = "hybrid"
     hybrid_weight: float = Field(default=0.3, ge=0.0, le=1.0)
     fusion: Literal["blend", "rrf"] = "blend"
+    merge: Literal["max", "top2"] = "top2"  # how an entry's passages make its dense score
     oversample: int = Field(default=4, ge=1)
 
     # --- serving -------------------------------------------------------------------
@@ -71,8 +88,11 @@ class Settings(BaseSettings):
     queue_max: int = Field(default=256, ge=1)
     micro_batching: bool = True
     reload_interval_s: float = Field(default=1.0, gt=0)
+    # uvicorn replaces a worker that does not answer its supervisor's ping within this;
+    # its default (5 s) kills workers still loading the model on a busy machine.
+    worker_healthcheck_s: int = Field(default=60, ge=1)
 
-    @field_validator("database_url")
+    @field_validator("database_url", "milvus_uri")
     @classmethod
     def _blank_is_none(cls, value: str | None) -> str | None:
         return value or None
@@ -86,6 +106,14 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'semsearch.db').resolve()}"
+
+    @property
+    def resolved_milvus_uri(self) -> str:
+        """The Milvus URI; a local path is made absolute (Milvus Lite keys on it)."""
+        uri = self.milvus_uri or str(self.data_dir / "milvus.db")
+        if "://" in uri:
+            return uri
+        return str(Path(uri).expanduser().resolve())
 
     @property
     def api_key_list(self) -> list[str]:

@@ -186,13 +186,17 @@ def sha256_file(path: Path) -> str:
 
 
 def load(path: Path, *, mmap: bool = True) -> Any:
-    """Read an index; memory-mapped so several workers share the pages."""
+    """Read an index; memory-mapped so several workers share the pages.
+
+    ``IO_FLAG_MMAP_IFC`` (FAISS >= 1.9) maps flat codes and IVF lists alike; the older
+    ``IO_FLAG_MMAP`` maps only IVF lists. Never both: FAISS then refuses IVF files.
+    """
     faiss = _faiss()
     if not path.exists():
         raise IndexCorruptError(f"index file {path} is missing")
     flags = 0
     if mmap:
-        flags = faiss.IO_FLAG_MMAP | getattr(faiss, "IO_FLAG_MMAP_IFC", 0)
+        flags = getattr(faiss, "IO_FLAG_MMAP_IFC", 0) or faiss.IO_FLAG_MMAP
     try:
         return faiss.read_index(str(path), flags)
     except RuntimeError as exc:

@@ -1,4 +1,4 @@
-"""The vector-store interface and its FAISS implementation.
+"""The vector-store interface and its FAISS implementation (Milvus: ``milvus_store``).
 
 A loaded FAISS build is immutable (it may be memory-mapped and shared between worker
 processes; mutating a mapped index aborts the process). Online writes go to a small

@@ -28,6 +28,9 @@ def reindex(
     full: Annotated[bool, typer.Option("--full/--incremental",
                                        help="--full also deletes entries absent from SOURCE.")] = False,
     skip_invalid: Annotated[bool, typer.Option(help="Index valid rows, report the rest.")] = False,
+    rebuild: Annotated[bool, typer.Option(
+        help="Build a new index even if the active one is current (a lost Milvus, a "
+             "restored database).")] = False,
 ) -> None:
     """Bring a collection in line with SOURCE and activate a new index build."""
     from indexer.reindex import reindex as run
@@ -35,7 +38,7 @@ def reindex(
     s = settings()
     name = collection or s.default_collection
     report = run(s, _sessions(), load_encoder(), source, name, full=full,
-                 skip_invalid=skip_invalid, console=console)
+                 skip_invalid=skip_invalid, rebuild=rebuild, console=console)
     plan = report.plan
     console.print(f"[bold]{name}[/]: {len(plan.new)} new, {len(plan.changed)} changed, "
                   f"{len(plan.deleted)} deleted, {plan.unchanged} unchanged; "

@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from search.errors import NotReadyError
 
+from .. import metrics as prometheus
 from ..deps import EngineDep
 
 router = APIRouter(tags=["operations"])
@@ -29,7 +29,8 @@ async def ready(request: Request) -> dict:
 
 @router.get("/metrics")
 async def metrics() -> Response:
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+    """Prometheus metrics; with several workers, the sum over all of them."""
+    return Response(prometheus.render(), media_type=prometheus.CONTENT_TYPE)
 
 
 @router.get("/v1/info")

@@ -44,6 +44,13 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
+def snapshot(session: Session) -> None:
+    """Make the session's reads one snapshot. PostgreSQL's default (read committed) lets
+    each statement see newer commits; call this before the session's first query."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+
+
 def upgrade(engine: Engine) -> None:
     """Apply Alembic migrations up to head (idempotent)."""
     from alembic import command

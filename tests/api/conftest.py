@@ -1,5 +1,9 @@
 """A real server on a real port: ``semsearch serve`` in a subprocess over a temporary
-data directory holding the sample FAQ."""
+data directory holding the sample FAQ.
+
+``servers`` starts one such server per storage backend on first use (FAISS + SQLite,
+Milvus Lite + SQLite, FAISS + PostgreSQL) and keeps it for the session; ``live_server``
+is the FAISS + SQLite one, and test_api.py runs against each backend in turn."""
 from __future__ import annotations
 
 import os
@@ -14,6 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.backends import PostgresDatabases
 from tests.conftest import REPO
 
 SEMSEARCH = str(Path(sys.executable).with_name("semsearch"))
@@ -87,8 +92,67 @@ def sample_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return data_dir
 
 
+BACKENDS = ("faiss-sqlite", "milvus-sqlite", "faiss-postgres")
+
+
+def backend_env(backend: str, data_dir: Path, postgres: PostgresDatabases) -> dict[str, str]:
+    """Server settings for ``<vector store>-<database>``; Milvus uses Milvus Lite, whose
+    default file is ``<data dir>/milvus.db``."""
+    store, database = backend.split("-")
+    extra = {"SEMSEARCH_VECTOR_STORE": store}
+    if database == "postgres":
+        extra["SEMSEARCH_DATABASE_URL"] = postgres.create()
+    return server_env(data_dir, **extra)
+
+
+class Servers:
+    """One live server per backend, over the sample FAQ, started on first use."""
+
+    def __init__(self, factory: pytest.TempPathFactory, postgres: PostgresDatabases,
+                 default_dir: Path) -> None:
+        self.factory, self.postgres, self.default_dir = factory, postgres, default_dir
+        self.running: dict[str, LiveServer] = {}
+
+    def get(self, backend: str) -> LiveServer:
+        if backend not in self.running:
+            if backend == "faiss-sqlite":
+                data_dir = self.default_dir
+                env = server_env(data_dir)
+            else:
+                data_dir = self.factory.mktemp(f"served-{backend}")
+                env = backend_env(backend, data_dir, self.postgres)
+                done = subprocess.run([SEMSEARCH, "reindex", str(SAMPLE)], env=env, cwd=REPO,
+                                      capture_output=True, text=True, timeout=600)
+                assert done.returncode == 0, done.stderr[-3000:]
+            self.running[backend] = start_server(data_dir, env)
+        return self.running[backend]
+
+    def stop(self, backend: str) -> None:
+        server = self.running.pop(backend, None)
+        if server is not None:
+            stop_server(server)
+
+    def stop_all(self) -> None:
+        for backend in list(self.running):
+            self.stop(backend)
+
+
 @pytest.fixture(scope="session")
-def live_server(sample_data_dir: Path) -> Iterator[LiveServer]:
-    server = start_server(sample_data_dir, server_env(sample_data_dir))
-    yield server
-    stop_server(server)
+def postgres() -> Iterator[PostgresDatabases]:
+    """Creates ``semsearch_test_<random>`` databases on demand; drops them at the end."""
+    databases = PostgresDatabases()
+    yield databases
+    databases.drop_all()
+
+
+@pytest.fixture(scope="session")
+def servers(tmp_path_factory: pytest.TempPathFactory, postgres: PostgresDatabases,
+            sample_data_dir: Path) -> Iterator[Servers]:
+    running = Servers(tmp_path_factory, postgres, sample_data_dir)
+    yield running
+    running.stop_all()
+
+
+@pytest.fixture(scope="session")
+def live_server(servers: Servers) -> LiveServer:
+    return servers.get("faiss-sqlite")
