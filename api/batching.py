@@ -2,9 +2,12 @@
 
 Concurrent requests each want one short text encoded; one forward pass over 32 texts
 costs little more than over one. Requests put their texts on a bounded queue; a single
-worker waits a few milliseconds to gather more, runs one forward pass in a dedicated
-thread (off the event loop), and resolves each request's future. A full queue answers
-429 rather than letting latency grow without bound.
+worker takes whatever is waiting, runs one forward pass in a dedicated thread (off the
+event loop), and resolves each request's future. Whatever arrives during a forward pass
+forms the next batch. Only under concurrent load (the previous batch held more than one
+request) does the worker also wait up to ``batch_wait_ms`` for stragglers, so a lone
+client never pays that wait. A full queue answers 429 rather than letting latency grow
+without bound.
 """
 from __future__ import annotations
 
@@ -37,6 +40,7 @@ class MicroBatcher:
         self.queue: asyncio.Queue[_Job] = asyncio.Queue(maxsize=queue_max)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="encode")
         self._task: asyncio.Task | None = None
+        self._last_jobs = 1  # requests in the previous batch: > 1 means concurrent load
 
     async def start(self) -> None:
         if self.enabled:
@@ -77,7 +81,12 @@ class MicroBatcher:
             first = await self.queue.get()
             jobs = [first]
             size = len(first.texts)
-            deadline = time.monotonic() + self.max_wait
+            while size < self.max_batch and not self.queue.empty():  # what is waiting now
+                job = self.queue.get_nowait()
+                jobs.append(job)
+                size += len(job.texts)
+            wait = self.max_wait if self._last_jobs > 1 else 0.0
+            deadline = time.monotonic() + wait
             while size < self.max_batch:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
@@ -88,6 +97,7 @@ class MicroBatcher:
                     break
                 jobs.append(job)
                 size += len(job.texts)
+            self._last_jobs = len(jobs)
             metrics.QUEUE_DEPTH.set(self.queue.qsize())
             await self._dispatch(loop, jobs)
 

@@ -85,3 +85,21 @@ def test_an_encoder_error_reaches_every_waiting_request() -> None:
         assert all(isinstance(r, RuntimeError) for r in results)
 
     run(scenario())
+
+
+def test_a_lone_request_does_not_wait_for_company() -> None:
+    """The gathering window only applies under concurrent load: sequential requests with
+    a 10-second window still finish well inside it."""
+    encoder = SlowFake()
+
+    async def scenario() -> None:
+        batcher = MicroBatcher(encoder, max_wait_ms=10_000, max_batch=16, queue_max=100)
+        await batcher.start()
+        try:
+            for i in range(3):
+                await asyncio.wait_for(batcher.encode([f"问题{i}"]), timeout=5)
+        finally:
+            await batcher.stop()
+
+    run(scenario())
+    assert [len(c) for c in encoder.calls] == [1, 1, 1]
