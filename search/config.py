@@ -42,7 +42,9 @@ class Settings(BaseSettings):
     device: Device = "auto"
     precision: Precision = "auto"
     threads: int | None = Field(default=None, ge=1)
-    max_batch_tokens: int = Field(default=16384, ge=512)
+    # Tokens (rows x longest row) per forward pass; default: 4096 on the CPU, where
+    # bigger batches run slower (bench/encode_batching.py), 16384 on a GPU.
+    max_batch_tokens: int | None = Field(default=None, ge=512)
     max_length: int | None = Field(default=None, ge=8)
     traditional_to_simplified: bool | None = None  # None: the model profile decides
 

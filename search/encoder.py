@@ -53,16 +53,17 @@ class Encoder:
 
     def __init__(self, resolved: ResolvedModel, *, device: str = "auto",
                  precision: str = "auto", threads: int | None = None,
-                 max_batch_tokens: int = 16384, cache_dir: str | None = None) -> None:
+                 max_batch_tokens: int | None = None, cache_dir: str | None = None) -> None:
         import torch
 
         self.resolved = resolved
         self.profile: ModelProfile = resolved.profile
-        self.max_batch_tokens = max_batch_tokens
         if threads:
             torch.set_num_threads(threads)
         self.threads = torch.get_num_threads()
         self.device = _pick_device(device)
+        # On the CPU a batch that outgrows the caches costs more per token than it saves.
+        self.max_batch_tokens = max_batch_tokens or (4096 if self.device == "cpu" else 16384)
         self.tokenizer, model = _load(resolved)
         self.dim = int(model.config.hidden_size)
         if self.profile.dim and self.profile.dim != self.dim:

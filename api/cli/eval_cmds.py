@@ -80,7 +80,7 @@ def retrieval(
         from indexer.plots import score_histograms
 
         score_histograms(runs[-1], encoder.profile.thresholds, plot,
-                         title=f"{queries.stem} · {modes[-1]} · {encoder.model_id}")
+                         title=f"{queries.parent.name}/{queries.stem} · {modes[-1]} · {encoder.model_id}")
         console.print(f"plot written to {plot}")
     if as_json:
         print_json(results[modes[0]] if len(modes) == 1 else results)

@@ -41,11 +41,11 @@ def test_matches_sentence_transformers_on_real_weights(minilm) -> None:  # type:
 
 def test_batching_under_a_token_budget_restores_input_order(bundled_encoder) -> None:  # type: ignore[no-untyped-def]
     one_by_one = np.stack([bundled_encoder.encode_queries([t])[0] for t in MIXED])
-    bundled_encoder.max_batch_tokens = 40  # forces several small batches
-    try:
+    budget, bundled_encoder.max_batch_tokens = bundled_encoder.max_batch_tokens, 40
+    try:  # 40 tokens per batch forces several small batches
         batched = bundled_encoder.encode_queries(MIXED)
     finally:
-        bundled_encoder.max_batch_tokens = 16384
+        bundled_encoder.max_batch_tokens = budget
     assert batched.dtype == np.float32 and batched.shape == (len(MIXED), 384)
     assert np.allclose(np.linalg.norm(batched, axis=1), 1.0, atol=1e-5)
     assert np.allclose(batched, one_by_one, atol=2e-5)
@@ -75,3 +75,8 @@ def test_query_and_passage_prefixes_differ_for_e5(bundled_encoder) -> None:  # t
     q = bundled_encoder.encode_queries(["退款多久到账"])[0]
     p = bundled_encoder.encode_passages(["退款多久到账"])[0]
     assert 0.8 < float(q @ p) < 0.9999
+
+
+def test_the_token_budget_per_forward_pass_follows_the_device(bundled_encoder) -> None:  # type: ignore[no-untyped-def]
+    # On the CPU big batches run slower per token (bench/encode_batching.py).
+    assert bundled_encoder.device == "cpu" and bundled_encoder.max_batch_tokens == 4096
