@@ -1,0 +1,199 @@
+"""Search quality: the measurements behind the retrieval defaults.
+
+Each step indexes a corpus once and runs its queries under several settings:
+
+1. fit  — the hybrid fusion (blend weight, or RRF) on LCQMC's retrieval view, a dev set
+          from another domain that is never reported as a result;
+2. faq  — passage kinds and entry merging on an FAQ built from the COVID corpus with
+          paraphrases from its *train* pairs as similar questions, queried with the
+          *dev* split, and on this project's sample FAQ with its held-out questions;
+3. report — dense, lexical and the default (hybrid) on all 4,165 COVID queries and on
+          InsuranceQA's validation questions (answers as passages);
+4. traditional — the COVID queries converted to Traditional characters with OpenCC,
+          with and without Traditional->Simplified normalisation.
+
+Usage: python bench/quality.py [--steps fit,faq,report,traditional] [--quick]
+Writes bench/results/quality.json and quality.md. Corpus embeddings are kept in
+bench/results/eval-cache.db between runs (InsuranceQA takes an hour to encode on 2 cores).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from indexer.evaluate import evaluate_retrieval  # noqa: E402
+from search.config import Settings  # noqa: E402
+from search.encoder import Encoder  # noqa: E402
+
+DATA = REPO.parent / "shared" / "datasets"
+RESULTS = REPO / "bench" / "results"
+CACHE = RESULTS / "eval-cache.db"
+METRICS = ("recall_at_1", "recall_at_5", "recall_at_10", "mrr_at_10")
+
+
+def run(encoder, settings, corpus, queries, variants, field="question", limit=None, kinds=None):  # type: ignore[no-untyped-def]
+    s = settings.model_copy(update={"index_kinds": kinds}) if kinds else settings
+    started = time.perf_counter()
+    runs = evaluate_retrieval(s, encoder, corpus, queries, corpus_field=field, variants=variants,
+                              limit=limit, cache=CACHE, status=lambda m: print("  " + m, flush=True))
+    print(f"  ({time.perf_counter() - started:.0f}s)")
+    return [{"variant": v, **{k: r.metrics[k] for k in (*METRICS, "n_queries")},
+             "band_share": r.metrics["band_share"], "band_precision": r.metrics["band_precision"]}
+            for v, r in zip(variants, runs)]
+
+
+def fusion_variants() -> list[dict]:
+    out = [{"retrieval_mode": "dense"}, {"retrieval_mode": "lexical"}]
+    out += [{"retrieval_mode": "hybrid", "fusion": "blend", "hybrid_weight": w}
+            for w in (0.1, 0.2, 0.3, 0.4, 0.5)]
+    out += [{"retrieval_mode": "hybrid", "fusion": "rrf", "hybrid_weight": w} for w in (0.3, 0.5)]
+    return out
+
+
+def step_fit(encoder, settings, quick):  # type: ignore[no-untyped-def]
+    rows = run(encoder, settings, DATA / "lcqmc/retrieval/corpus.jsonl",
+               DATA / "lcqmc/retrieval/queries.jsonl", fusion_variants(),
+               limit=1000 if quick else None)
+    hybrid = [r for r in rows if r["variant"]["retrieval_mode"] == "hybrid"]
+    best = max(hybrid, key=lambda r: (r["recall_at_1"], r["mrr_at_10"]))
+    return {"lcqmc_dev": rows, "chosen": best["variant"]}
+
+
+def covid_faq(tmp: Path) -> tuple[Path, Path]:
+    """COVID standard questions with train-split paraphrases as similar questions."""
+    corpus = [json.loads(x) for x in (DATA / "covid_qsim_tianchi/corpus.jsonl").open(encoding="utf-8")]
+    queries = [json.loads(x) for x in (DATA / "covid_qsim_tianchi/queries.jsonl").open(encoding="utf-8")]
+    similar: dict[str, list[str]] = {}
+    for line in (DATA / "covid_qsim_tianchi/pairs_train.jsonl").open(encoding="utf-8"):
+        pair = json.loads(line)
+        if pair["label"] == 1:
+            similar.setdefault(pair["a"], []).append(pair["b"])
+    dev = [q for q in queries if q.get("split") == "dev"]
+    held_out = {q["query"] for q in dev}
+    faq, qfile = tmp / "covid_faq.jsonl", tmp / "covid_dev.jsonl"
+    with faq.open("w", encoding="utf-8") as f:
+        for row in corpus:
+            sims = [s for s in similar.get(row["text"], []) if s not in held_out]
+            f.write(json.dumps({"id": row["id"], "question": row["text"], "similar_questions": sims,
+                                "category": row["title"]}, ensure_ascii=False) + "\n")
+    with qfile.open("w", encoding="utf-8") as f:
+        for q in dev:
+            f.write(json.dumps({"query": q["query"], "relevant_ids": q["relevant_ids"]},
+                               ensure_ascii=False) + "\n")
+    return faq, qfile
+
+
+def step_faq(encoder, settings, quick, tmp, fused):  # type: ignore[no-untyped-def]
+    variants = [{"retrieval_mode": "dense", "merge": m} for m in ("max", "top2")]
+    variants += [{**fused, "merge": m} for m in ("max", "top2")]
+    faq, dev = covid_faq(tmp)
+    out = {}
+    for kinds in ("question", "question,similar", "question,similar,answer"):
+        out[f"sample:{kinds}"] = run(encoder, settings, REPO / "data/faq_sample.jsonl",
+                                     REPO / "data/faq_sample_queries.jsonl", variants, kinds=kinds)
+        if kinds != "question,similar,answer":  # the COVID FAQ has no answers
+            out[f"covid-faq:{kinds}"] = run(encoder, settings, faq, dev, variants, kinds=kinds,
+                                            limit=200 if quick else None)
+    return out
+
+
+def step_report(encoder, settings, quick, sets):  # type: ignore[no-untyped-def]
+    variants = [{"retrieval_mode": "dense"}, {"retrieval_mode": "lexical"}, {}]  # {} = defaults
+    out = {}
+    if "covid" in sets:
+        out["covid"] = run(encoder, settings, DATA / "covid_qsim_tianchi/corpus.jsonl",
+                           DATA / "covid_qsim_tianchi/queries.jsonl", variants,
+                           limit=500 if quick else None)
+    if "insuranceqa" in sets and not quick:
+        out["insuranceqa_valid"] = run(encoder, settings, DATA / "insuranceqa_zh/corpus.jsonl",
+                                       DATA / "insuranceqa_zh/queries_valid.jsonl", variants,
+                                       field="answer")
+    return out
+
+
+def step_traditional(encoder, settings, quick, tmp):  # type: ignore[no-untyped-def]
+    import opencc
+
+    to_traditional = opencc.OpenCC("s2t")
+    source = DATA / "covid_qsim_tianchi/queries.jsonl"
+    traditional = tmp / "covid_queries_traditional.jsonl"
+    with traditional.open("w", encoding="utf-8") as f:
+        for line in source.open(encoding="utf-8"):
+            row = json.loads(line)
+            row["query"] = to_traditional.convert(row["query"])
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+    out = {}
+    for t2s in (False, True):
+        s = settings.model_copy(update={"traditional_to_simplified": t2s})
+        enc = Encoder.from_settings(s)
+        out[f"t2s={t2s}"] = run(enc, s, DATA / "covid_qsim_tianchi/corpus.jsonl", traditional,
+                                [{"retrieval_mode": "dense"}, {}], limit=500 if quick else None)
+    return out
+
+
+def markdown(results: dict) -> str:
+    lines = ["# Search quality", ""]
+    for step, content in results.items():
+        if step == "meta":
+            continue
+        lines += [f"## {step}", ""]
+        groups = content.items() if isinstance(content, dict) else []
+        for name, rows in groups:
+            if not isinstance(rows, list):
+                lines += [f"- {name}: `{json.dumps(rows)}`", ""]
+                continue
+            lines += [f"### {name}", "", "| variant | R@1 | R@5 | R@10 | MRR@10 | high share | high precision |",
+                      "|---|---|---|---|---|---|---|"]
+            for r in rows:
+                hp = r["band_precision"]["high"]
+                lines.append(f"| `{json.dumps(r['variant'])}` | {r['recall_at_1']:.4f} | "
+                             f"{r['recall_at_5']:.4f} | {r['recall_at_10']:.4f} | {r['mrr_at_10']:.4f} | "
+                             f"{r['band_share']['high']:.3f} | {'-' if hp is None else f'{hp:.3f}'} |")
+            lines.append("")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", default="fit,faq,report,traditional")
+    parser.add_argument("--quick", action="store_true", help="subsets only (minutes)")
+    parser.add_argument("--report-sets", default="covid,insuranceqa",
+                        help="datasets of the report step (InsuranceQA: ~1 h of encoding on 2 cores)")
+    args = parser.parse_args()
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    settings = Settings(models_dir=REPO / "data" / "models", _env_file=None)  # type: ignore[call-arg]
+    encoder = Encoder.from_settings(settings)
+    name = "quality-quick" if args.quick else "quality"
+    path = RESULTS / f"{name}.json"
+    results = json.loads(path.read_text()) if path.exists() else {}
+    results["meta"] = {"model": encoder.model_id, "precision": encoder.precision,
+                       "defaults": {k: getattr(settings, k) for k in (
+                           "retrieval_mode", "fusion", "hybrid_weight", "merge", "index_kinds")}}
+    steps = args.steps.split(",")
+    with tempfile.TemporaryDirectory() as tmp:
+        if "fit" in steps:
+            print("step fit"); results["fit"] = step_fit(encoder, settings, args.quick)
+        fused = results.get("fit", {}).get("chosen", {"retrieval_mode": "hybrid"})
+        if "faq" in steps:
+            print("step faq"); results["faq"] = step_faq(encoder, settings, args.quick, Path(tmp), fused)
+        if "report" in steps:
+            print("step report"); results["report"] = {
+                **results.get("report", {}),
+                **step_report(encoder, settings, args.quick, args.report_sets.split(","))}
+        if "traditional" in steps:
+            print("step traditional")
+            results["traditional"] = step_traditional(encoder, settings, args.quick, Path(tmp))
+    path.write_text(json.dumps(results, ensure_ascii=False, indent=2))
+    (RESULTS / f"{name}.md").write_text(markdown(results), encoding="utf-8")
+    print(markdown(results))
+
+
+if __name__ == "__main__":
+    main()
