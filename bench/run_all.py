@@ -2,7 +2,7 @@
 
 Each script runs as its own process (one model or index in memory at a time), with the
 arguments below, its output shown and kept in bench/results/logs/, and a time limit.
-The defaults are sized for a 2-core machine: a full run takes about 50 minutes, a quick
+The defaults are sized for a 2-core machine: a full run takes about 55 minutes, a quick
 run (``--quick``, passed on to every script) a few. The run fails (exit 1) when a script
 fails or runs out of time, or when any HTTP request of the load benchmarks failed.
 Run it on an otherwise idle machine: the scripts measure with every core.
@@ -45,7 +45,7 @@ def load_errors(result: dict) -> int:
 
 
 STEPS = [
-    Step("encode", "encode.py", ["--texts", "600", "--sts-limit", "500"], 12),
+    Step("encode", "encode.py", ["--sts-limit", "500"], 14),
     Step("vectors", "vectors.py", [], 40, 8),
     Step("load", "load.py", ["--seconds", "5", "--repeats", "2"], 6, 3, load_errors),
     Step("backends", "backends.py", ["--seconds", "5", "--repeats", "2"], 5, 3,
