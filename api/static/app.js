@@ -152,7 +152,7 @@
       h("span", { class: "thresholds" },
         ["high", "medium", "low"].map((b) =>
           h("span", { class: `tick band-${b}`, title: BAND_LABELS[b] },
-            `${BAND_LABELS[b].slice(0, 1)} ≥ ${fmt(t[b], 2)}`)),
+            `${BAND_LABELS[b].slice(0, 1)} ≥ ${fmt(t[b])}`)),
         info.calibrated ? null : h("small", { class: "muted", text: " 未校准" })));
   }
 
@@ -324,7 +324,7 @@
     if (byScore) rows.sort((a, b) => b.score - a.score || a.index - b.index);
     const pos = (x) => `${Math.max(0, Math.min(1, (x - floor) / (1 - floor))) * 100}%`;
     $("similarity-scale").textContent =
-      `条形刻度 ${floor.toFixed(2)}–1.00，竖线为阈值：弱 ${fmt(t.low, 2)} · 中 ${fmt(t.medium, 2)} · 高 ${fmt(t.high, 2)}`;
+      `条形刻度 ${floor.toFixed(2)}–1.00，竖线为阈值：弱 ${fmt(t.low)} · 中 ${fmt(t.medium)} · 高 ${fmt(t.high)}`;
     $("similarity-results").replaceChildren(...rows.map((row) =>
       h("li", { class: "sim-row", "data-testid": "similarity-row", "data-band": row.band,
                 "data-index": row.index },
