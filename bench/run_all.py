@@ -53,7 +53,7 @@ STEPS = [
     # the first run installs infinity-emb into bench/.infinity-venv: minutes of pip
     Step("peer_http", "peer_http.py", ["--seconds", "5", "--repeats", "2"], 15, 10,
          lambda r: r["failed_requests"]),
-    Step("scaling", "scaling.py", ["--budget-s", "1200"], 24, 5),
+    Step("scaling", "scaling.py", ["--budget-s", "1500"], 28, 5),
 ]
 
 
