@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import subprocess
 import tempfile
 from pathlib import Path
 
-from _common import ROOT, RESULTS, environment
-from load import SEMSEARCH, drive, server_env, start, summarise
+from _common import ROOT, environment, write_report
+from load import SEMSEARCH, drive, server_env, start, stop, summarise
 
 BACKENDS = {"faiss": {}, "milvus-lite": {"SEMSEARCH_VECTOR_STORE": "milvus"}}
 PORTS = {"faiss": 18711, "milvus-lite": 18712}
@@ -56,17 +55,11 @@ def main() -> None:
                     runs[name].append(asyncio.run(drive(url, args.clients, seconds)))
             results["backends"] = {n: summarise(r) for n, r in runs.items()}
         finally:
-            for process in servers.values():
-                process.terminate()
-                process.wait(timeout=30)
+            stop(servers.values())
     for name, row in results["backends"].items():
         print(f"{name:12} {row['rps']:.1f} rps, p50 {row['p50_ms']:.1f} ms, "
               f"p99 {row['p99_ms']:.1f} ms, {row['errors']} errors", flush=True)
-    stem = "backends-quick" if args.quick else "backends"
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"{stem}.json").write_text(json.dumps(results, indent=2))
-    (RESULTS / f"{stem}.md").write_text(markdown(results))
-    print(markdown(results))
+    write_report("backends-quick" if args.quick else "backends", results, markdown(results))
 
 
 def markdown(results: dict) -> str:

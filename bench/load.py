@@ -20,11 +20,11 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable
 
 import httpx
 
-from _common import ROOT, RESULTS, environment, median
+from _common import ROOT, environment, median, write_report
 
 SEMSEARCH = str(Path(sys.executable).with_name("semsearch"))
 QUERIES = [json.loads(x)["query"] for x in (ROOT / "data/faq_sample_queries.jsonl").open(encoding="utf-8")]
@@ -67,6 +67,12 @@ def start(data_dir: Path, port: int, **extra: str) -> subprocess.Popen:
 
 def search_request(query: str) -> tuple[str, dict]:
     return "/v1/search", {"query": query, "top_k": 5}
+
+
+def stop(processes: Iterable[subprocess.Popen]) -> None:
+    for process in processes:
+        process.terminate()
+        process.wait(timeout=30)
 
 
 async def drive(url: str, clients: int, seconds: float, max_requests: int = 200_000,
@@ -145,14 +151,8 @@ def main() -> None:
                       f"off {row['no-batching']['rps']:.1f} rps, x{row['throughput_ratio']:.2f}",
                       flush=True)
         finally:
-            for process in servers.values():
-                process.terminate()
-                process.wait(timeout=30)
-    name = "load-quick" if args.quick else "load"
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"{name}.json").write_text(json.dumps(results, indent=2))
-    (RESULTS / f"{name}.md").write_text(markdown(results))
-    print(markdown(results))
+            stop(servers.values())
+    write_report("load-quick" if args.quick else "load", results, markdown(results))
 
 
 def markdown(results: dict) -> str:

@@ -7,7 +7,6 @@ is the FAISS + SQLite one, and test_api.py runs against each backend in turn."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -18,17 +17,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.backends import PostgresDatabases
+from tests.backends import PostgresDatabases, free_port
 from tests.conftest import REPO
 
 SEMSEARCH = str(Path(sys.executable).with_name("semsearch"))
 SAMPLE = REPO / "data" / "faq_sample.jsonl"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def server_env(data_dir: Path, **extra: str) -> dict[str, str]:
