@@ -91,7 +91,7 @@ class EmbeddingsRequest(BaseModel):
     model: str | None = None
     encoding_format: Literal["float", "base64"] = "float"
     dimensions: int | None = None
-    input_type: Literal["query", "passage"] = "query"
+    input_type: Literal["query", "question", "passage"] = "query"
     user: str | None = None
 
 

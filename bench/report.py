@@ -104,13 +104,16 @@ def milvus_figure(vectors: dict[str, Any] | None) -> dict[str, Any]:
     for size in (vectors or {}).get("sizes", []):
         if (size["n"], size["dim"]) != (1_000_000, 384):
             continue
-        for q in size["ratios"]:
-            if (q["ours"], q["peer"]) == ("ours-IVF", "milvus-IVF_FLAT"):
+        pairs = {(q["ours"], q["peer"]): q for q in size["ratios"]}
+        # ours at Milvus' recall where measured (its power-of-two nprobe overshoots ours)
+        for ours in ("ours-IVF@milvus-IVF_FLAT-recall", "ours-IVF"):
+            q = pairs.get((ours, "milvus-IVF_FLAT"))
+            if q is not None:
                 met = q["batch1_ratio"] <= 1.0 and q["recall_equal_or_better"]
                 return {"figure": name, "target": "≤ 1.0", "met": met,
                         "value": f"{q['batch1_ratio']:.3g} (batch 1), "
                                  f"{q['batch64_ratio']:.3g} (batch 64)",
-                        "detail": f"recall@10 ours {q['recall_ours']:.4f}, Milvus "
+                        "detail": f"{ours}: recall@10 ours {q['recall_ours']:.4f}, Milvus "
                                   f"{q['recall_peer']:.4f}"}
     return missing(name, "≤ 1.0", "vectors (1M×384 with Milvus Lite)")
 
@@ -158,7 +161,9 @@ def chart_encode(data: dict[str, Any], path: Path) -> None:
 
 
 CONTENDER_STYLE = {"ours-Flat": ("#1f77b4", "-"), "ours-IVF": ("#2ca02c", "-"),
-                   "ours-IVF-SQ8": ("#98df8a", "-"), "st-semantic_search": ("#7f7f7f", "--"),
+                   "ours-IVF-SQ8": ("#98df8a", "-"),
+                   "ours-IVF@milvus-IVF_FLAT-recall": ("#2ca02c", "-."),
+                   "st-semantic_search": ("#7f7f7f", "--"),
                    "milvus-FLAT": ("#d62728", ":"), "milvus-IVF_FLAT": ("#ff9896", ":")}
 
 

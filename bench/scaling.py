@@ -13,7 +13,7 @@ kinds, so five passages an entry) plus a 40-160 character answer.
 
 After each reindex, the built index is served through ``SearchService`` (the server's
 search path minus query encoding): load time, and per-query latency in dense mode and,
-up to ``--hybrid-max`` passages, in the default hybrid mode (BM25 over jieba as well).
+up to ``--hybrid-max`` passages, in the default hybrid mode (BM25 over jieba words and character n-grams as well).
 Per index kind, latency against index size is in bench/vectors.py.
 
     .venv/bin/python bench/scaling.py [--quick] [--sizes 10000,100000,1000000]
@@ -309,7 +309,7 @@ def render(result: dict[str, Any]) -> str:
                      "this run; encoding is linear in the number of passages.")
     lines.append("Search = SearchService.search (the server's path without query encoding: "
                  "FAISS, SQL fetch, collapse to entries, bands), one query at a time, median; "
-                 "hybrid adds BM25 over jieba tokens of every passage.")
+                 "hybrid adds BM25 over the jieba words and character n-grams of every passage.")
     lines += [f"Skipped: {s}." for s in result["skipped"]]
     lines.append(f"Total run {result['total_s'] / 60:.1f} min; load average at start "
                  f"{tuple(round(x, 2) for x in env['loadavg_at_start'])}.")

@@ -43,12 +43,13 @@ class BuildReport:
     seconds: float
 
 
-def _load_vectors(session: Session, model_id: str, texts: list[str], dim: int,
-                  encode: embeddings.Encode) -> np.ndarray:
+def _load_vectors(session: Session, encoder, kinds: list[str], texts: list[str],  # type: ignore[no-untyped-def]
+                  dim: int) -> np.ndarray:
     out = np.empty((len(texts), dim), dtype=np.float32)
     for start in range(0, len(texts), _VECTOR_CHUNK):
-        chunk = texts[start:start + _VECTOR_CHUNK]
-        out[start:start + len(chunk)], _ = embeddings.vectors_for(session, model_id, chunk, encode)
+        part = slice(start, start + _VECTOR_CHUNK)
+        vectors, _ = embeddings.stored_vectors(session, encoder, kinds[part], texts[part])
+        out[part] = vectors
     return out
 
 
@@ -58,18 +59,18 @@ def resolve_settings(settings: Settings | None, data_dir: Path) -> Settings:
 
 
 def build_collection(sessions: sessionmaker[Session], collection: str, identity: Identity,
-                     data_dir: Path, encode: embeddings.Encode, *, flat_threshold: int,
+                     data_dir: Path, encoder, *, flat_threshold: int,  # type: ignore[no-untyped-def]
                      sq8: bool, keep: int, settings: Settings | None = None) -> BuildReport:
     """Build, write, record and activate a new index for ``collection``.
 
-    Vectors come from the embedding cache; ``encode`` fills any gap (a pruned cache).
+    Vectors come from the embedding cache; ``encoder`` fills any gap (a pruned cache).
     The backend is ``settings.vector_store`` (default: the process's settings).
     """
     settings = resolve_settings(settings, data_dir)
     if settings.vector_store == "milvus":
         from .milvus_build import build_milvus
 
-        report = build_milvus(sessions, collection, identity, settings, encode,
+        report = build_milvus(sessions, collection, identity, settings, encoder,
                               flat_threshold=flat_threshold)
         prune(sessions, _collection_id(sessions, collection), data_dir, keep, settings)
         return report
@@ -81,8 +82,8 @@ def build_collection(sessions: sessionmaker[Session], collection: str, identity:
         seq = repository.last_change_seq(session, coll.id)
         rows = repository.all_passages(session, coll.id)
         ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-        vectors = _load_vectors(session, identity.model_id, [r[1] for r in rows],
-                                identity.dim, encode)
+        vectors = _load_vectors(session, encoder, [r[1] for r in rows], [r[2] for r in rows],
+                                identity.dim)
     built = faiss_index.build(vectors, ids, flat_threshold=flat_threshold, sq8=sq8)
     relative = Path("builds") / f"c{coll.id}-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}.faiss"
     digest = faiss_index.write_atomic(built.index, data_dir / relative)

@@ -115,14 +115,15 @@ def evaluate_retrieval(settings, encoder, corpus: Path, queries: Path, *,  # typ
         sessions = open_database(s.resolved_database_url)
         try:
             writer = DocumentWriter(s, encoder, sessions)
+            spaces = {encoder.profile.cache_space(encoder.model_id, r) for r in ("question", "passage")}
             if cache:
-                copy_cache(open_database(f"sqlite:///{cache.resolve()}"), sessions, encoder.model_id)
+                copy_cache(open_database(f"sqlite:///{cache.resolve()}"), sessions, spaces)
             status(f"indexing {len(entries)} documents…")
             writer.apply(COLLECTION, writer.plan(COLLECTION, entries, full=False))
             if cache:
-                copy_cache(sessions, open_database(f"sqlite:///{cache.resolve()}"), encoder.model_id)
+                copy_cache(sessions, open_database(f"sqlite:///{cache.resolve()}"), spaces)
             build_collection(sessions, COLLECTION, _identity(encoder), s.data_dir,
-                             encoder.encode_passages, flat_threshold=s.flat_threshold,
+                             encoder, flat_threshold=s.flat_threshold,
                              sq8=s.use_sq8, keep=1)
             status(f"encoding {len(labelled)} queries…")
             with_lexical = s.model_copy(update={"retrieval_mode": "hybrid"})
@@ -140,15 +141,16 @@ def evaluate_retrieval(settings, encoder, corpus: Path, queries: Path, *,  # typ
             dispose(s.resolved_database_url)
 
 
-def copy_cache(source, target, model_id: str) -> None:  # type: ignore[no-untyped-def]
-    """Copy one model's cached embeddings between databases (duplicates are skipped)."""
+def copy_cache(source, target, spaces: set[str]) -> None:  # type: ignore[no-untyped-def]
+    """Copy one model's cached embeddings (its cache spaces) between databases
+    (duplicates are skipped)."""
     from sqlalchemy import select
 
     from search.store.embeddings import insert_rows
     from search.store.models import EmbeddingCache
 
     with source() as src, target.begin() as dst:
-        query = select(EmbeddingCache).where(EmbeddingCache.model_id == model_id)
+        query = select(EmbeddingCache).where(EmbeddingCache.model_id.in_(sorted(spaces)))
         batch = []
         for row in src.scalars(query.execution_options(yield_per=5000)):
             batch.append({c: getattr(row, c) for c in ("model_id", "text_hash", "dim", "vector",

@@ -37,7 +37,7 @@ _INSERT_BATCH = 1_000
 
 
 def build_milvus(sessions: sessionmaker[Session], collection: str, identity: Identity,
-                 settings: Settings, encode: embeddings.Encode, *, flat_threshold: int):  # type: ignore[no-untyped-def]
+                 settings: Settings, encoder, *, flat_threshold: int):  # type: ignore[no-untyped-def]
     from .build import BuildReport, _activate, _load_vectors
 
     started = time.perf_counter()
@@ -45,8 +45,8 @@ def build_milvus(sessions: sessionmaker[Session], collection: str, identity: Ide
         snapshot(session)
         coll = repository.get_collection(session, collection)
         seq = repository.last_change_seq(session, coll.id)
-        ids, texts, meta = collection_rows(session, coll.id)
-        vectors = _load_vectors(session, identity.model_id, texts, identity.dim, encode)
+        ids, kinds, texts, meta = collection_rows(session, coll.id)
+        vectors = _load_vectors(session, encoder, kinds, texts, identity.dim)
     milvus = client(settings)
     alias = alias_name(settings.milvus_prefix, coll)
     drop_orphans(sessions, milvus, coll.id, alias)
@@ -68,7 +68,7 @@ def build_milvus(sessions: sessionmaker[Session], collection: str, identity: Ide
             raise IndexCorruptError(f"Milvus collection {name} holds {count} vectors after "
                                     f"inserting {len(ids)}")
         with sessions() as session:  # writes that landed meanwhile: replay them here
-            builds.catch_up(store, session, encode)
+            builds.catch_up(store, session, encoder)
         count = store.count()
     except BaseException:
         _drop_quietly(milvus, name)

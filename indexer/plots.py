@@ -25,7 +25,7 @@ def score_histograms(run, thresholds, path: Path, title: str = "") -> Path:  # t
                                 ("medium", thresholds.medium, "#0d47a1"),
                                 ("low", thresholds.low, "#e65100")):
         ax.axvline(value, color=colour, linestyle="--", linewidth=1.5)
-        ax.text(value, ax.get_ylim()[1] * 0.95, f" {name} ≥ {value:.3f}", color=colour,
+        ax.text(value, ax.get_ylim()[1] * 0.95, f" {name} ≥ {value:.4f}", color=colour,
                 rotation=90, va="top", ha="right", fontsize=9)
     ax.set_xlabel("cosine score of the top-1 hit")
     ax.set_ylabel("queries")

@@ -93,7 +93,7 @@ def reindex(settings: Settings, sessions: sessionmaker[Session], encoder, source
         if rebuild or not current:
             with console.status("building the index…"):
                 build = build_collection(sessions, collection, identity, settings.data_dir,
-                                         encoder.encode_passages,
+                                         encoder,
                                          flat_threshold=settings.flat_threshold,
                                          sq8=settings.use_sq8, keep=settings.keep_builds,
                                          settings=settings)

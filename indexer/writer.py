@@ -69,8 +69,8 @@ class DocumentWriter:
               on_encoded: Callable[[int], None] | None = None) -> int:
         """Encode what is missing, then write the whole plan in one transaction."""
         expanded = [(e, self.passages(e)) for e in plan.new + plan.changed]
-        texts = [p.text for _, specs in expanded for p in specs]
-        encoded = cache.fill(self.sessions, self.encoder, texts, on_encode_start, on_encoded)
+        passages = [(p.kind, p.text) for _, specs in expanded for p in specs]
+        encoded = cache.fill(self.sessions, self.encoder, passages, on_encode_start, on_encoded)
         with self.sessions.begin() as session:
             coll = repository.ensure_collection(session, collection)
             for entry, specs in expanded:
@@ -81,7 +81,7 @@ class DocumentWriter:
 
     def upsert(self, collection: str, entry: FaqEntry) -> repository.WriteResult:
         specs = self.passages(entry)
-        cache.fill(self.sessions, self.encoder, [p.text for p in specs])
+        cache.fill(self.sessions, self.encoder, [(p.kind, p.text) for p in specs])
         with self.sessions.begin() as session:
             coll = repository.ensure_collection(session, collection)
             return repository.upsert_document(session, coll.id, entry, specs)

@@ -7,7 +7,6 @@ caller keeps whatever good build it already holds.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,9 +19,6 @@ from .errors import IndexCorruptError, IndexMismatchError
 from .store import embeddings, repository
 from .store.models import IndexBuild
 from .vectorstore import BuildInfo, FaissCollectionIndex
-
-Encode = Callable[[list[str]], np.ndarray]
-
 
 @dataclass(frozen=True)
 class Identity:
@@ -85,7 +81,7 @@ class Applied:
     removed: set[int]
 
 
-def catch_up(store: FaissCollectionIndex, session: Session, encode: Encode) -> Applied:
+def catch_up(store: FaissCollectionIndex, session: Session, encoder) -> Applied:  # type: ignore[no-untyped-def]
     """Apply the change log after the store's watermark.
 
     Vectors come from the embedding cache (writers fill it before they commit); a text
@@ -96,15 +92,15 @@ def catch_up(store: FaissCollectionIndex, session: Session, encode: Encode) -> A
         return Applied({}, set())
     added = [pid for _, pid, op in changes if op == "add"]
     removed = {pid for _, pid, op in changes if op == "remove"}
-    texts = repository.passage_texts(session, [p for p in added if p not in removed])
-    if texts:
-        ids = np.fromiter(texts.keys(), dtype=np.int64)
-        vectors, _ = embeddings.vectors_for(session, store.info.model_id, list(texts.values()),
-                                            encode)
+    rows = repository.passage_texts(session, [p for p in added if p not in removed])
+    if rows:
+        ids = np.fromiter(rows.keys(), dtype=np.int64)
+        kinds, texts = zip(*rows.values())
+        vectors, _ = embeddings.stored_vectors(session, encoder, kinds, texts)
         store.add(ids, vectors)
     store.remove(np.fromiter(removed, dtype=np.int64))
     store.change_seq = changes[-1][0]
-    return Applied(texts, removed)
+    return Applied({pid: text for pid, (_, text) in rows.items()}, removed)
 
 
 def identity_for(encoder) -> Identity:  # type: ignore[no-untyped-def]
@@ -112,7 +108,8 @@ def identity_for(encoder) -> Identity:  # type: ignore[no-untyped-def]
 
     profile = encoder.profile
     return Identity(encoder.model_id, encoder.dim, profile.pooling,
-                    normalization_version(profile.traditional_to_simplified))
+                    normalization_version(profile.traditional_to_simplified)
+                    + profile.stored_prefixes())
 
 
 def is_current(session: Session, collection_id: int, identity: Identity,

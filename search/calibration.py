@@ -31,9 +31,9 @@ class BandRow:
 
 def search_scores(encoder, a: list[str], b: list[str]) -> np.ndarray:  # type: ignore[no-untyped-def]
     """Cosines as a search computes them: ``a`` as the user's query, ``b`` as a stored
-    passage (each side with its own prefix)."""
+    question (each side with its role's prefix)."""
     qa, pb = list(dict.fromkeys(a)), list(dict.fromkeys(b))
-    va, vb = encoder.encode_queries(qa), encoder.encode_passages(pb)
+    va, vb = encoder.encode_queries(qa), encoder.encode(pb, "question").vectors
     ia, ib = {t: i for i, t in enumerate(qa)}, {t: i for i, t in enumerate(pb)}
     return np.sum(va[[ia[t] for t in a]] * vb[[ib[t] for t in b]], axis=1)
 

@@ -88,20 +88,20 @@ class CollectionRegistry:
         if current is None or current.info.build_id != wanted_id:
             fresh = self._open(session, coll, build)
             lexical = self._open_lexical(session, coll)
-            applied = builds.catch_up(fresh, session, self.encoder.encode_passages)
+            applied = builds.catch_up(fresh, session, self.encoder)
             self._apply_lexical(lexical, applied)
             self._stores[coll.name] = fresh  # atomic swaps of one reference each
             if lexical is not None:
                 self._lexical[coll.name] = lexical
             self._ids[coll.name] = coll.id
             return
-        applied = builds.catch_up(current, session, self.encoder.encode_passages)
+        applied = builds.catch_up(current, session, self.encoder)
         self._apply_lexical(self._lexical.get(coll.name), applied)
 
     def _open_lexical(self, session: Session, coll: Collection) -> LexicalIndex | None:
         if not self.use_lexical:
             return None
-        return LexicalIndex(repository.all_passages(session, coll.id))
+        return LexicalIndex((pid, text) for pid, _, text in repository.all_passages(session, coll.id))
 
     @staticmethod
     def _apply_lexical(lexical: LexicalIndex | None, applied: builds.Applied) -> None:

@@ -8,6 +8,13 @@ from typing import Any, Literal
 
 PassageKind = Literal["question", "similar", "answer", "chunk"]
 PASSAGE_KINDS: tuple[PassageKind, ...] = ("question", "similar", "answer", "chunk")
+QUESTION_KINDS: tuple[PassageKind, ...] = ("question", "similar")
+
+
+def role_of(kind: str) -> str:
+    """How a passage is encoded: standard and similar questions as ``question``, answers
+    and their chunks as ``passage`` (the model profile maps each role to its prefix)."""
+    return "question" if kind in QUESTION_KINDS else "passage"
 
 
 @dataclass

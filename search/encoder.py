@@ -18,7 +18,7 @@ from .errors import InvalidInputError, ModelError
 from .profiles import ModelProfile, ResolvedModel, resolve_model
 from .text import normalize
 
-Kind = Literal["query", "passage"]
+Kind = Literal["query", "question", "passage"]  # role: picks the profile's prefix
 CPU_PRECISIONS = ("fp32", "bf16", "int8")
 # Characters kept before tokenising: far more than max_length tokens ever span, so the
 # cut never changes the result, yet a megabyte of text is not tokenised just to be cut.
@@ -97,7 +97,7 @@ class Encoder:
 
     def encode(self, texts: Any, kind: Kind = "query") -> EncodeResult:
         texts = validate_texts(texts)
-        prefix = self.profile.query_prefix if kind == "query" else self.profile.passage_prefix
+        prefix = self.profile.prefix(kind)
         t2s = self.profile.traditional_to_simplified
         prepared = []
         for i, text in enumerate(texts):

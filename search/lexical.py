@@ -1,4 +1,4 @@
-"""BM25 over jieba tokens: the lexical signal fused with dense scores.
+"""BM25 over jieba words and character n-grams: the lexical signal fused with dense scores.
 
 Dense models miss exact rare terms (product names, error codes, drug names) that a
 keyword match catches, and vice versa for paraphrases; fusing both beats either. The
@@ -28,9 +28,15 @@ def _jieba():  # type: ignore[no-untyped-def]
 
 
 def tokenize(text: str) -> list[str]:
-    """Search-mode jieba tokens (long words also yield their parts), lower-cased."""
-    tokens = [t.strip().lower() for t in _jieba().lcut_for_search(text)]
-    return [t for t in tokens if t and t not in _STOP]
+    """Search-mode jieba words (long words also yield their parts), lower-cased, plus the
+    text's character unigrams and bigrams (marked ``#``), which still match where the
+    word segmentation of a query and a passage differ (colloquial text, typos, terms
+    missing from jieba's dictionary): the classic indexing unit of Chinese retrieval."""
+    lowered = text.lower()
+    words = [t.strip() for t in _jieba().lcut_for_search(lowered)]
+    chars = [c for c in lowered if not c.isspace() and c not in _STOP]
+    grams = ["#" + c for c in chars] + ["#" + a + b for a, b in zip(chars, chars[1:])]
+    return [t for t in words if t and t not in _STOP] + grams
 
 
 class LexicalIndex:

@@ -182,11 +182,12 @@ def _open_live(coll: Collection, settings, identity: builds.Identity,  # type: i
     return store
 
 
-def collection_rows(session: Session, collection_id: int
-                    ) -> tuple[np.ndarray, list[str], dict[int, tuple[str | None, list[str]]]]:
-    """Every passage of a collection: ids, texts and (category, tags) by id."""
-    query = (select(Passage.id, Passage.text, Document.category, Document.tags).join(Document)
-             .where(Passage.collection_id == collection_id).order_by(Passage.id))
+def collection_rows(session: Session, collection_id: int) -> tuple[
+        np.ndarray, list[str], list[str], dict[int, tuple[str | None, list[str]]]]:
+    """Every passage of a collection: ids, kinds, texts and (category, tags) by id."""
+    query = (select(Passage.id, Passage.kind, Passage.text, Document.category, Document.tags)
+             .join(Document).where(Passage.collection_id == collection_id).order_by(Passage.id))
     result = session.execute(query).all()
     ids = np.fromiter((r[0] for r in result), dtype=np.int64, count=len(result))
-    return ids, [r[1] for r in result], {r[0]: (r[2], list(r[3] or [])) for r in result}
+    return (ids, [r[1] for r in result], [r[2] for r in result],
+            {r[0]: (r[3], list(r[4] or [])) for r in result})

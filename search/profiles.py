@@ -9,6 +9,7 @@ Calibrated thresholds written by ``semsearch calibrate --write`` live in
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from dataclasses import dataclass, field, replace
@@ -30,11 +31,36 @@ class ModelProfile:
     max_length: int = 512
     query_prefix: str = ""
     passage_prefix: str = ""
+    # Stored questions (standard and similar) are matched against paraphrases: a symmetric
+    # task, which some models encode with the query prefix on both sides. None: they are
+    # passages like the answers.
+    question_prefix: str | None = None
     normalize: bool = True
     thresholds: Thresholds = _DEFAULT_THRESHOLDS
     calibrated: bool = False
     traditional_to_simplified: bool = False
     aliases: tuple[str, ...] = field(default_factory=tuple)
+
+    def prefix(self, role: str) -> str:
+        """The text put before an input of this role: query, question or passage."""
+        if role == "query":
+            return self.query_prefix
+        if role == "question" and self.question_prefix is not None:
+            return self.question_prefix
+        return self.passage_prefix
+
+    def cache_space(self, model_id: str, role: str) -> str:
+        """The embedding cache's key for vectors of this role: the model id, with the
+        question prefix added where questions are encoded unlike passages."""
+        if role == "question" and self.prefix("question") != self.passage_prefix:
+            return f"{model_id}|{self.prefix('question')}"
+        return model_id
+
+    def stored_prefixes(self) -> str:
+        """What a build must record about the prefixes of the texts it holds."""
+        if self.prefix("question") == self.passage_prefix:
+            return ""
+        return "+q" + hashlib.sha1(self.prefix("question").encode("utf-8")).hexdigest()[:8]
 
 
 def _gte(name: str, dim: int, *aliases: str) -> ModelProfile:
@@ -47,8 +73,11 @@ def _bge(name: str, dim: int) -> ModelProfile:
 
 
 def _e5(name: str, dim: int, **kw: object) -> ModelProfile:
+    # The model card: "query: " on both sides for symmetric tasks (paraphrase retrieval),
+    # which is what matching a user's question to stored questions is. On the COVID FAQ
+    # this lifts dense recall@1 from 0.818 (questions as "passage: ") to 0.851.
     return ModelProfile(name, "mean", dim, query_prefix="query: ", passage_prefix="passage: ",
-                        **kw)  # type: ignore[arg-type]
+                        question_prefix="query: ", **kw)  # type: ignore[arg-type]
 
 
 BUILTIN: tuple[ModelProfile, ...] = (
@@ -61,7 +90,7 @@ BUILTIN: tuple[ModelProfile, ...] = (
     _e5("intfloat/multilingual-e5-base", 768),
     # `semsearch calibrate --pairs atec_ccks/pairs_dev.jsonl --pairs lcqmc/pairs_dev.jsonl`
     # (18,802 pairs scored as a search scores them; precision 0.95 / 0.80 / 0.50).
-    _e5(BUNDLED_MODEL, 384, thresholds=Thresholds(high=0.9629, medium=0.9467, low=0.9157),
+    _e5(BUNDLED_MODEL, 384, thresholds=Thresholds(high=0.9925, medium=0.9764, low=0.9369),
         calibrated=True, traditional_to_simplified=True),
 )
 

@@ -157,8 +157,10 @@ class SearchService:
         rows = repository.passages_with_documents(session, list(candidates))
         documents = {doc.id: doc for _, doc in rows.values()}
         cosines: dict[int, list[tuple[float, object]]] = {d: [] for d in documents}
-        for passage, blob in repository.document_passages(session, list(documents),
-                                                          self.encoder.model_id):
+        profile, model_id = self.encoder.profile, self.encoder.model_id
+        for passage, blob in repository.document_passages(
+                session, list(documents), profile.cache_space(model_id, "question"),
+                profile.cache_space(model_id, "passage")):
             known = candidates.get(passage.id, [None])[0]
             if known is None and blob is None:
                 continue

@@ -36,13 +36,16 @@ class FakeEncoder:
     """Hashes character bigrams into a fixed-size vector: texts sharing characters get
     similar vectors, so retrieval behaves sensibly without a model. Counts its calls."""
 
-    def __init__(self, dim: int = 64, model_id: str = "fake-model") -> None:
+    def __init__(self, dim: int = 64, model_id: str = "fake-model",
+                 question_prefix: str | None = None) -> None:
         self.dim = dim
         self.profile = ModelProfile(model_id, "mean", dim, max_length=64,
-                                    thresholds=Thresholds(0.9, 0.7, 0.5))
+                                    thresholds=Thresholds(0.9, 0.7, 0.5),
+                                    question_prefix=question_prefix)
         self.resolved = ResolvedModel("fake", self.profile, local=True)
         self.device, self.precision, self.threads = "cpu", "fp32", 1
         self.calls: list[list[str]] = []
+        self.roles: list[str] = []  # the role of each call
 
     @property
     def model_id(self) -> str:
@@ -64,7 +67,9 @@ class FakeEncoder:
     def encode(self, texts, kind="query") -> EncodeResult:  # type: ignore[no-untyped-def]
         texts = [normalize(t) for t in validate_texts(texts)]
         self.calls.append(list(texts))
-        vectors = np.stack([self._vector(t) for t in texts]).astype(np.float32)
+        self.roles.append(kind)
+        prefix = self.profile.prefix(kind)
+        vectors = np.stack([self._vector(prefix + t) for t in texts]).astype(np.float32)
         return EncodeResult(vectors, [len(t) > 64 for t in texts], [len(t) + 2 for t in texts])
 
     def encode_queries(self, texts):  # type: ignore[no-untyped-def]

@@ -51,11 +51,12 @@ def info(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = 
 
 def embed(
     texts: Annotated[list[str], typer.Argument(help="Texts to embed.")],
-    kind: Annotated[str, typer.Option(help="query or passage (sets the model's prefix).")] = "query",
+    kind: Annotated[str, typer.Option(
+        help="query, question (a stored question) or passage (sets the model's prefix).")] = "query",
 ) -> None:
     """Print embeddings as JSON: one object per text with its vector."""
-    if kind not in ("query", "passage"):
-        raise typer.BadParameter("--kind must be query or passage")
+    if kind not in ("query", "question", "passage"):
+        raise typer.BadParameter("--kind must be query, question or passage")
     encoder = load_encoder()
     result = encoder.encode(texts, kind)  # type: ignore[arg-type]
     print_json({
@@ -73,8 +74,8 @@ def similarity(
 ) -> None:
     """Cosine similarity of SOURCE to each CANDIDATE, with bands."""
     encoder = load_encoder()
-    # as a search scores them: the source as a query, candidates as stored passages
-    scores = encoder.encode_passages(candidates) @ encoder.encode_queries([source])[0]
+    # as a search scores them: the source as a query, candidates as stored questions
+    scores = encoder.encode(candidates, "question").vectors @ encoder.encode_queries([source])[0]
     thresholds = encoder.profile.thresholds
     rows = [{"candidate": c, "score": float(s), "band": thresholds.band(float(s))}
             for c, s in zip(candidates, np.asarray(scores))]

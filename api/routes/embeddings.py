@@ -28,11 +28,11 @@ def check_texts(engine: Engine, texts: object, limit: int, what: str) -> list[st
 
 
 async def similarity_scores(engine: Engine, source: str, candidates: list[str]) -> np.ndarray:
-    """The source as a query and the candidates as stored passages, exactly as a search
+    """The source as a query and the candidates as stored questions, exactly as a search
     scores them, so that the bands mean the same thing here as in search."""
     query = await engine.batcher.encode([source], "query")
-    passages = await engine.batcher.encode(candidates, "passage")
-    return passages @ query[0]
+    questions = await engine.batcher.encode(candidates, "question")
+    return questions @ query[0]
 
 
 @router.post("/similarity", response_model=SimilarityResponse)

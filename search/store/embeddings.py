@@ -1,5 +1,8 @@
 """The embedding cache: passage vectors by (model id, text hash).
 
+The model id is the profile's cache space for the passage's role, so a question encoded
+with a question prefix never shares an entry with the same text encoded as a passage.
+
 Unchanged texts are never re-embedded: a reindex or an upsert looks every passage up
 here first and encodes only the misses. The cache also makes the FAISS file
 rebuildable from the database alone.
@@ -12,7 +15,7 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..documents import text_hash
+from ..documents import role_of, text_hash
 from .models import EmbeddingCache, utcnow
 
 _LOOKUP_CHUNK = 500  # stay well under SQLite's bound-parameter limit
@@ -78,3 +81,25 @@ def vectors_for(session: Session, model_id: str, texts: Sequence[str], encode: E
     if not texts:
         return np.zeros((0, 0), dtype=np.float32), 0
     return np.stack([cached[h] for h in hashes]).astype(np.float32, copy=False), len(missing)
+
+
+def stored_vectors(session: Session, encoder, kinds: Sequence[str],  # type: ignore[no-untyped-def]
+                   texts: Sequence[str]) -> tuple[np.ndarray, int]:
+    """Vectors for stored passages of the given kinds, each encoded in its role (see
+    ``role_of``) and cached under that role's space; in input order."""
+    out: np.ndarray | None = None
+    encoded = 0
+    for role in ("question", "passage"):
+        picked = [i for i, kind in enumerate(kinds) if role_of(kind) == role]
+        if not picked:
+            continue
+        vectors, n = vectors_for(session, encoder.profile.cache_space(encoder.model_id, role),
+                                 [texts[i] for i in picked],
+                                 lambda batch, role=role: encoder.encode(batch, role).vectors)
+        if out is None:
+            out = np.empty((len(texts), vectors.shape[1]), dtype=np.float32)
+        out[picked] = vectors
+        encoded += n
+    if out is None:
+        return np.zeros((0, 0), dtype=np.float32), 0
+    return out, encoded

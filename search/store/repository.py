@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import case, delete, func, select
 from sqlalchemy.orm import Session
 
 from ..documents import FaqEntry, PassageSpec, text_hash
@@ -140,30 +140,36 @@ def passages_with_documents(session: Session, passage_ids: Sequence[int]
     return {p.id: (p, d) for p, d in rows}
 
 
-def document_passages(session: Session, document_ids: Sequence[int], model_id: str
-                      ) -> list[tuple[Passage, bytes | None]]:
-    """Every passage of the given documents with its cached vector (None if uncached)."""
+def document_passages(session: Session, document_ids: Sequence[int], question_space: str,
+                      passage_space: str) -> list[tuple[Passage, bytes | None]]:
+    """Every passage of the given documents with its cached vector (None if uncached),
+    looked up in the cache space of its role (questions, or answers and chunks)."""
     if not document_ids:
         return []
+    from ..documents import QUESTION_KINDS
     from .models import EmbeddingCache
 
+    space = case((Passage.kind.in_(QUESTION_KINDS), question_space), else_=passage_space)
     rows = session.execute(
         select(Passage, EmbeddingCache.vector)
         .outerjoin(EmbeddingCache, (EmbeddingCache.text_hash == Passage.text_hash)
-                   & (EmbeddingCache.model_id == model_id))
+                   & (EmbeddingCache.model_id == space))
         .where(Passage.document_id.in_(list(document_ids))))
     return [(p, v) for p, v in rows]
 
 
-def passage_texts(session: Session, passage_ids: Sequence[int]) -> dict[int, str]:
+def passage_texts(session: Session, passage_ids: Sequence[int]) -> dict[int, tuple[str, str]]:
+    """passage id -> (kind, text)."""
     if not passage_ids:
         return {}
-    rows = session.execute(select(Passage.id, Passage.text).where(Passage.id.in_(passage_ids)))
-    return {k: v for k, v in rows.all()}
+    rows = session.execute(select(Passage.id, Passage.kind, Passage.text)
+                           .where(Passage.id.in_(passage_ids)))
+    return {pid: (kind, text) for pid, kind, text in rows.all()}
 
 
-def all_passages(session: Session, collection_id: int) -> list[tuple[int, str]]:
-    rows = session.execute(select(Passage.id, Passage.text)
+def all_passages(session: Session, collection_id: int) -> list[tuple[int, str, str]]:
+    """(id, kind, text) of every passage of the collection, by id."""
+    rows = session.execute(select(Passage.id, Passage.kind, Passage.text)
                            .where(Passage.collection_id == collection_id).order_by(Passage.id))
     return [tuple(r) for r in rows]  # type: ignore[misc]
 

@@ -31,8 +31,9 @@ def main() -> None:
     stage = sys.argv[3] if len(sys.argv) > 3 else None
     encoder = FakeEncoder()
     if stage == "encode":  # the second chunk of passages never finishes
-        original = encoder.encode_passages
-        encoder.encode_passages = lambda texts: (pause(data_dir) if encoder.calls else original(texts))  # type: ignore[method-assign]
+        original = encoder.encode
+        encoder.encode = lambda texts, kind="query": (  # type: ignore[method-assign]
+            pause(data_dir) if encoder.calls else original(texts, kind))
     if stage == "write":  # half the file is on disk when we die
         original_write = faiss.write_index
 

@@ -27,7 +27,7 @@ def passage_texts(service: SearchService) -> set[str]:
 
     with service.sessions() as session:
         coll = repository.get_collection(session, "default")
-        return {text for _, text in repository.all_passages(session, coll.id)}
+        return {text for _, _, text in repository.all_passages(session, coll.id)}
 
 
 @pytest.fixture
@@ -107,3 +107,49 @@ def test_builds_are_kept_and_can_be_rolled_back(indexed, tmp_path) -> None:  # t
     activate(sessions, builds[-1].id)
     service.registry.refresh()
     assert service.registry.get("default").info.build_id == builds[-1].id != first
+
+
+def test_questions_and_answers_are_encoded_and_cached_in_their_roles(settings, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy import func, select
+
+    from search.builds import active_build
+    from search.store import repository
+    from search.store.models import EmbeddingCache
+    from search.text import normalize
+    from tests.conftest import FakeEncoder
+
+    settings = settings.model_copy(update={"index_kinds": "question,similar,answer"})
+    encoder = FakeEncoder(question_prefix="问：")
+    sessions = open_database(settings.resolved_database_url)
+    rows = SAMPLE[:5]
+    reindex(settings, sessions, encoder, write_source(tmp_path / "faq.jsonl", rows), "default",
+            console=QUIET)
+    encoded = {(role, t) for role, call in zip(encoder.roles, encoder.calls) for t in call}
+    with sessions() as session:
+        coll = repository.get_collection(session, "default")
+        stored = repository.all_passages(session, coll.id)
+        spaces = dict(session.execute(select(EmbeddingCache.model_id, func.count())
+                                      .group_by(EmbeddingCache.model_id)).all())
+        build = active_build(session, coll.id)
+    questions = {t for _, kind, t in stored if kind in ("question", "similar")}
+    passages = {t for _, kind, t in stored if kind in ("answer", "chunk")}
+    assert questions >= {normalize(r["question"]) for r in rows} and passages
+    assert {t for role, t in encoded if role == "question"} == questions
+    assert {t for role, t in encoded if role == "passage"} == passages
+    assert spaces == {"fake-model|问：": len(questions), "fake-model": len(passages)}
+    assert build.normalization.endswith(encoder.profile.stored_prefixes())
+    # every passage of a hit is scored from the cache, each in its own space
+    service = SearchService(settings, encoder, sessions)
+    with sessions() as session:
+        doc_ids = [d for d, in session.execute(select(repository.Document.id))]
+        found = repository.document_passages(session, doc_ids, "fake-model|问：", "fake-model")
+    assert found and all(blob is not None for _, blob in found)
+    assert top(service, rows[0]["question"]) == rows[0]["id"]
+    # the same model with questions encoded as passages is another configuration
+    plain = FakeEncoder()
+    from search.builds import identity_for, is_current
+
+    with sessions() as session:
+        coll = repository.get_collection(session, "default")
+        assert is_current(session, coll.id, identity_for(encoder))
+        assert not is_current(session, coll.id, identity_for(plain))

@@ -64,3 +64,14 @@ def test_calibrated_thresholds_override_the_builtin_ones(tmp_path: Path) -> None
     save_thresholds(tmp_path, profile.name, Thresholds(0.9, 0.8, 0.6), {"pairs": ["x"]})
     updated = apply_overrides(profile, tmp_path)
     assert updated.thresholds == Thresholds(0.9, 0.8, 0.6) and updated.calibrated
+
+
+def test_e5_encodes_stored_questions_like_queries_and_keeps_them_apart_in_the_cache() -> None:
+    e5 = builtin_profile("multilingual-e5-small-q4")
+    assert (e5.prefix("query"), e5.prefix("question"), e5.prefix("passage")) == (
+        "query: ", "query: ", "passage: ")
+    assert e5.cache_space("m", "question") == "m|query: " != e5.cache_space("m", "passage") == "m"
+    assert e5.stored_prefixes()
+    gte = builtin_profile("thenlper/gte-large-zh")  # no prefixes: one role for all stored text
+    assert gte.prefix("question") == gte.prefix("passage") == ""
+    assert gte.cache_space("m", "question") == "m" and gte.stored_prefixes() == ""

@@ -63,7 +63,9 @@ def test_fusion_orders_by_mode() -> None:
 
 def test_lexical_index_scores_shared_terms_and_follows_changes() -> None:
     index = LexicalIndex([(1, "退款多久能到账"), (2, "怎么修改收货地址"), (3, "发票怎么开")])
-    assert "退款" in tokenize("退款多久能到账？") and "？" not in tokenize("退款多久能到账？")
+    tokens = tokenize("退款多久能到账？")
+    assert "退款" in tokens and "？" not in tokens and "#？" not in tokens
+    assert {"#到", "#到账", "#账"} <= set(tokens)  # character n-grams beside the words
     ids, scores = index.scores("退款什么时候到账")
     assert top_scores(ids, scores, 1)[0][0] == 1
     index.remove([1])
