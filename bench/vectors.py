@@ -260,8 +260,12 @@ class MilvusContender:
         steps, nprobe = [], 1
         while True:
             self.nprobe = nprobe
+            start = time.perf_counter()
             recall = recall_at_k(self.search(xq), truth)
-            steps.append({"nprobe": nprobe, "recall_at_10": recall})
+            steps.append({"nprobe": nprobe, "recall_at_10": recall,
+                          "seconds": time.perf_counter() - start})
+            C.log(f"    {self.name} nprobe {nprobe}: recall {recall:.4f} "
+                  f"({steps[-1]['seconds']:.1f}s)")
             if recall >= target or nprobe >= self.nlist:
                 return steps
             nprobe = min(nprobe * 2, self.nlist)
@@ -368,7 +372,7 @@ def one_size(n: int, dim: int, args: argparse.Namespace, cap: TrainCap, tune: Tu
 
     ours_ivf = next(c for c in contenders if c.name == "ours-IVF")
     sample = slice(0, min(TUNE_QUERIES, len(xq)))
-    for c in contenders:
+    for c in list(contenders):  # the loop adds a contender
         if isinstance(c, MilvusContender) and c.index_type == "IVF_FLAT":
             target = recall_at_k(ours_ivf.search(xq[sample]), truth[sample]) - RECALL_TOLERANCE
             rows[c.name]["nprobe_tuning"] = c.tune_nprobe(xq[sample], truth[sample], target)

@@ -26,7 +26,8 @@ def score_histograms(run, thresholds, path: Path, title: str = "") -> Path:  # t
                                 ("low", thresholds.low, "#e65100")):
         ax.axvline(value, color=colour, linestyle="--", linewidth=1.5)
         ax.text(value, ax.get_ylim()[1] * 0.95, f" {name} ≥ {value:.4f}", color=colour,
-                rotation=90, va="top", ha="right", fontsize=9)
+                rotation=90, va="top", ha="right", fontsize=9,
+                bbox={"facecolor": "white", "alpha": 0.85, "edgecolor": "none", "pad": 1})
     ax.set_xlabel("cosine score of the top-1 hit")
     ax.set_ylabel("queries")
     ax.set_title(title or "top-1 scores")
