@@ -28,23 +28,20 @@ def fill(sessions: sessionmaker[Session], encoder,  # type: ignore[no-untyped-de
          advance: Progress | None = None) -> int:
     """Encode and store every (kind, text) passage not yet cached, each in its role's
     cache space; returns how many texts were encoded."""
-    todo: list[tuple[str, str]] = []  # (role, text)
+    by_role = embeddings.spaces(encoder)
     with sessions() as session:
-        for role in ("question", "passage"):
-            texts = [text for kind, text in passages if role_of(kind) == role]
-            space = encoder.profile.cache_space(encoder.model_id, role)
-            todo += [(role, t) for t in missing_texts(session, space, texts)]
+        todo = {role: missing_texts(session, space, [t for k, t in passages if role_of(k) == role])
+                for role, space in by_role.items()}
+    total = sum(len(texts) for texts in todo.values())
     if on_start:
-        on_start(len(todo))
-    todo.sort(key=lambda item: (item[0], -len(item[1])))  # similar lengths share a chunk
-    for start in range(0, len(todo), CHUNK):
-        part = todo[start:start + CHUNK]
-        for role in dict.fromkeys(r for r, _ in part):
-            chunk = [t for r, t in part if r == role]
+        on_start(total)
+    for role, texts in todo.items():
+        texts.sort(key=len, reverse=True)  # similar lengths share a chunk: little padding
+        for start in range(0, len(texts), CHUNK):
+            chunk = texts[start:start + CHUNK]
             vectors = encoder.encode(chunk, role).vectors
             with sessions.begin() as session:
-                embeddings.store(session, encoder.profile.cache_space(encoder.model_id, role),
-                                 chunk, vectors)
-        if advance:
-            advance(len(part))
-    return len(todo)
+                embeddings.store(session, by_role[role], chunk, vectors)
+            if advance:
+                advance(len(chunk))
+    return total

@@ -18,6 +18,7 @@ from search.errors import SourceError
 from search.evaluation import band_metrics, retrieval_metrics
 from search.collections import CollectionRegistry
 from search.service import SearchService
+from search.store import embeddings
 from search.store.db import dispose, open_database
 
 from .build import build_collection
@@ -115,7 +116,7 @@ def evaluate_retrieval(settings, encoder, corpus: Path, queries: Path, *,  # typ
         sessions = open_database(s.resolved_database_url)
         try:
             writer = DocumentWriter(s, encoder, sessions)
-            spaces = {encoder.profile.cache_space(encoder.model_id, r) for r in ("question", "passage")}
+            spaces = set(embeddings.spaces(encoder).values())
             if cache:
                 copy_cache(open_database(f"sqlite:///{cache.resolve()}"), sessions, spaces)
             status(f"indexing {len(entries)} documents…")

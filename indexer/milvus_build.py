@@ -26,7 +26,7 @@ from search.errors import IndexCorruptError
 from search.milvus_builds import (alias_target, choose_index, collection_rows, create_collection,
                                   drop, point_alias, session_metadata, store_for)
 from search.milvus_store import alias_name, client, live_name, rows
-from search.store import embeddings, repository
+from search.store import repository
 from search.store.db import snapshot
 from search.store.models import Collection, IndexBuild
 from search.vectorstore import BuildInfo

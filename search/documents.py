@@ -9,6 +9,7 @@ from typing import Any, Literal
 PassageKind = Literal["question", "similar", "answer", "chunk"]
 PASSAGE_KINDS: tuple[PassageKind, ...] = ("question", "similar", "answer", "chunk")
 QUESTION_KINDS: tuple[PassageKind, ...] = ("question", "similar")
+STORED_ROLES = ("question", "passage")  # how stored text is encoded; see role_of
 
 
 def role_of(kind: str) -> str:

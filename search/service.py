@@ -20,7 +20,7 @@ from .config import Settings
 from .errors import InputTooLargeError, InvalidInputError
 from .fusion import merge_scores, rank_documents
 from .lexical import LexicalIndex, lookup, top_scores
-from .store import repository
+from .store import embeddings, repository
 from .text import normalize
 
 
@@ -157,10 +157,9 @@ class SearchService:
         rows = repository.passages_with_documents(session, list(candidates))
         documents = {doc.id: doc for _, doc in rows.values()}
         cosines: dict[int, list[tuple[float, object]]] = {d: [] for d in documents}
-        profile, model_id = self.encoder.profile, self.encoder.model_id
-        for passage, blob in repository.document_passages(
-                session, list(documents), profile.cache_space(model_id, "question"),
-                profile.cache_space(model_id, "passage")):
+        space = embeddings.spaces(self.encoder)
+        for passage, blob in repository.document_passages(session, list(documents),
+                                                          space["question"], space["passage"]):
             known = candidates.get(passage.id, [None])[0]
             if known is None and blob is None:
                 continue

@@ -15,7 +15,7 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..documents import role_of, text_hash
+from ..documents import STORED_ROLES, role_of, text_hash
 from .models import EmbeddingCache, utcnow
 
 _LOOKUP_CHUNK = 500  # stay well under SQLite's bound-parameter limit
@@ -83,18 +83,22 @@ def vectors_for(session: Session, model_id: str, texts: Sequence[str], encode: E
     return np.stack([cached[h] for h in hashes]).astype(np.float32, copy=False), len(missing)
 
 
+def spaces(encoder) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    """The cache space of each role of stored text (question, passage) for ``encoder``."""
+    return {role: encoder.profile.cache_space(encoder.model_id, role) for role in STORED_ROLES}
+
+
 def stored_vectors(session: Session, encoder, kinds: Sequence[str],  # type: ignore[no-untyped-def]
                    texts: Sequence[str]) -> tuple[np.ndarray, int]:
     """Vectors for stored passages of the given kinds, each encoded in its role (see
     ``role_of``) and cached under that role's space; in input order."""
     out: np.ndarray | None = None
     encoded = 0
-    for role in ("question", "passage"):
+    for role, space in spaces(encoder).items():
         picked = [i for i, kind in enumerate(kinds) if role_of(kind) == role]
         if not picked:
             continue
-        vectors, n = vectors_for(session, encoder.profile.cache_space(encoder.model_id, role),
-                                 [texts[i] for i in picked],
+        vectors, n = vectors_for(session, space, [texts[i] for i in picked],
                                  lambda batch, role=role: encoder.encode(batch, role).vectors)
         if out is None:
             out = np.empty((len(texts), vectors.shape[1]), dtype=np.float32)
