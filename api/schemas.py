@@ -44,6 +44,8 @@ class Hit(BaseModel):
     matched_text: str
     matched_kind: str
     metadata: dict[str, Any] = {}
+    ambiguous: bool = Field(False, description="Another entry reached `high` too, so this "
+                            "hit was lowered to `medium`: which entry is meant is unclear.")
 
 
 class SearchResponse(BaseModel):

@@ -21,6 +21,7 @@ from . import builds
 from . import index as faiss_index
 from .config import Settings
 from .errors import IndexMismatchError, NotFoundError, NotReadyError, SemsearchError
+from .hubness import DensityCache
 from .lexical import LexicalIndex
 from .store import repository
 from .store.models import Collection
@@ -38,6 +39,7 @@ class CollectionRegistry:
         self._stores: dict[str, VectorStore] = {}
         self._lexical: dict[str, LexicalIndex] = {}
         self.use_lexical = settings.retrieval_mode != "dense"
+        self.density = DensityCache()  # shared by the services over this registry
         self._ids: dict[str, int] = {}
         self._lock = threading.Lock()  # one refresh at a time; readers never wait
         self.errors: dict[str, str] = {}  # collection -> why its newest build is not served

@@ -71,9 +71,14 @@ class Settings(BaseSettings):
 
     # --- retrieval -----------------------------------------------------------------
     retrieval_mode: RetrievalMode = "hybrid"
-    hybrid_weight: float = Field(default=0.05, ge=0.0, le=1.0)  # fitted on LCQMC + sample FAQ (bench/quality.py --steps fit)
+    hybrid_weight: float = Field(default=0.1, ge=0.0, le=1.0)  # fitted on LCQMC dev + sample FAQ (bench/quality.py --steps fit)
     fusion: Literal["blend", "rrf"] = "blend"
     merge: Literal["max", "top2"] = "top2"  # how an entry's passages make its dense score
+    # Hybrid ranking corrects each cosine for hubness: cos - weight * mean cosine of the
+    # passage to its k nearest passages of other entries (search/hubness.py). 0.5 is the
+    # CSLS formula; k chosen on dev data (bench/quality.py --steps fit). 0 turns it off.
+    hubness_weight: float = Field(default=0.5, ge=0.0, le=2.0)
+    hubness_k: int = Field(default=10, ge=1, le=100)
     oversample: int = Field(default=4, ge=1)
 
     # --- serving -------------------------------------------------------------------

@@ -38,6 +38,7 @@ class SearchHit:
     matched_text: str
     matched_kind: str
     metadata: dict = field(default_factory=dict)
+    ambiguous: bool = False  # another entry also reached ``high``: demoted to ``medium``
 
 
 @dataclass
@@ -64,6 +65,7 @@ class SearchService:
         self.encoder = encoder
         self.sessions = sessions
         self.registry = registry or CollectionRegistry(settings, encoder, sessions)
+        self.density = self.registry.density
 
     @property
     def mode(self) -> str:
@@ -124,7 +126,7 @@ class SearchService:
         limit = store.size if allowed is None else min(store.size, len(allowed))
         while True:
             candidates = self._candidates(store, lexical, query, vector, k, allowed, filters)
-            hits = self._rank(session, candidates, vector)
+            hits = self._rank(session, store, candidates, vector)
             if len(hits) >= top_k or k >= limit:
                 return hits
             k = min(k * 4, max(limit, 1))
@@ -146,36 +148,70 @@ class SearchService:
                 out[pid][1] = score
         return out
 
-    def _rank(self, session: Session, candidates: dict[int, list],
+    def _rank(self, session: Session, store, candidates: dict[int, list],  # type: ignore[no-untyped-def]
               vector: np.ndarray) -> list[SearchHit]:
         """Collapse candidate passages to their entries and order the entries.
 
         Every passage of a candidate entry is scored (vectors from the embedding cache),
         so an entry is judged on all its phrasings, not only on those that happened to
-        reach the candidate list.
+        reach the candidate list. In hybrid mode each passage's cosine is corrected for
+        hubness before the merge (``search.hubness``); the score shown and its band stay
+        the best raw cosine, the calibrated one.
         """
         rows = repository.passages_with_documents(session, list(candidates))
         documents = {doc.id: doc for _, doc in rows.values()}
-        cosines: dict[int, list[tuple[float, object]]] = {d: [] for d in documents}
-        space = embeddings.spaces(self.encoder)
-        for passage, blob in repository.document_passages(session, list(documents),
-                                                          space["question"], space["passage"]):
-            known = candidates.get(passage.id, [None])[0]
-            if known is None and blob is None:
-                continue
-            cos = known if known is not None else float(np.frombuffer(blob, np.float32) @ vector)
-            cosines[passage.document_id].append((cos, passage))
+        scored = self._score_passages(session, store, candidates, vector, list(documents))
         bm25: dict[int, float] = {}
         for pid, (_, score) in candidates.items():
             if pid in rows:
                 doc_id = rows[pid][1].id
                 bm25[doc_id] = max(bm25.get(doc_id, 0.0), score)
-        ranked = [(d, sorted(c, key=lambda x: -x[0])) for d, c in cosines.items() if c]
-        keys = [(merge_scores([c for c, _ in found], self.settings.merge), bm25.get(d, 0.0))
-                for d, found in ranked]
+        ranked = [(d, found) for d, found in scored.items() if found]
+        keys = [(merge_scores(sorted((c for _, c, _ in found), reverse=True), self.settings.merge),
+                 bm25.get(d, 0.0)) for d, found in ranked]
         order = rank_documents(keys, self.mode, self.settings.hybrid_weight, self.settings.fusion)
-        return [self._hit(ranked[i][1][0][0], ranked[i][1][0][1], documents[ranked[i][0]])
-                for i in order]
+        hits = []
+        for i in order:
+            doc_id, found = ranked[i]
+            cos, _, passage = max(found, key=lambda x: x[0])
+            hits.append(self._hit(cos, passage, documents[doc_id]))
+        return self._mark_ambiguous(hits)
+
+    def _score_passages(self, session: Session, store, candidates: dict[int, list],  # type: ignore[no-untyped-def]
+                        vector: np.ndarray, doc_ids: list[int]) -> dict[int, list[tuple]]:
+        """document id -> [(cosine, ranking cosine, passage)] for all its passages."""
+        space = embeddings.spaces(self.encoder)
+        found: dict[int, list] = {d: [] for d in doc_ids}
+        vectors: dict[int, np.ndarray] = {}
+        for passage, blob in repository.document_passages(session, doc_ids, space["question"],
+                                                          space["passage"]):
+            known = candidates.get(passage.id, [None])[0]
+            if blob is not None:
+                vectors[passage.id] = np.frombuffer(blob, np.float32)
+            elif known is None:
+                continue
+            cos = known if known is not None else float(vectors[passage.id] @ vector)
+            found[passage.document_id].append((cos, passage))
+        weight = self.settings.hubness_weight if self.mode == "hybrid" else 0.0
+        density: dict[int, float] = {}
+        if weight > 0 and vectors:
+            siblings: dict[int, set[int]] = {}
+            for items in found.values():
+                own = {p.id for _, p in items}
+                siblings.update((p.id, own) for _, p in items)
+            density = self.density.densities(store, vectors, siblings, self.settings.hubness_k)
+        return {d: [(cos, cos - weight * density.get(p.id, 0.0), p) for cos, p in items]
+                for d, items in found.items()}
+
+    def _mark_ambiguous(self, hits: list[SearchHit]) -> list[SearchHit]:
+        """``high`` promises one answer. When several entries reach it, the FAQ holds
+        duplicates or the question spans entries: which one is meant is not known, so
+        none of them is ``high``; they drop to ``medium``, marked ambiguous."""
+        top = [h for h in hits if h.band == "high"]
+        if len(top) > 1:
+            for hit in top:
+                hit.band, hit.band_label, hit.ambiguous = "medium", BAND_LABELS["medium"], True
+        return hits
 
     def _hit(self, score: float, passage, doc) -> SearchHit:  # type: ignore[no-untyped-def]
         band = self.thresholds.band(score)

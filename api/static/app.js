@@ -230,6 +230,9 @@
                   text: KIND_LABELS[hit.matched_kind] || hit.matched_kind }),
       h("span", { class: "matched-text", text: hit.matched_text }));
     const chips = h("div", { class: "chips" },
+      hit.ambiguous ? h("span", { class: "chip ambiguous", "data-testid": "ambiguous",
+                                  title: "另有条目同样高度相关，无法确定是哪一条，故降为中等相关",
+                                  text: "多条相近" }) : null,
       hit.category ? h("span", { class: "chip category", text: hit.category }) : null,
       hit.tags.map((t) => h("span", { class: "chip tag", text: `#${t}` })),
       h("span", { class: "ext-id mono", text: hit.external_id }));

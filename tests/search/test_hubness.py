@@ -1,0 +1,112 @@
+"""Hubness correction in the hybrid ranking, and ambiguous `high` matches."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from indexer.reindex import reindex
+from search.hubness import DensityCache, neighbour_density
+from search.service import SearchFilters, SearchService
+from search.store.db import open_database
+from search import index as faiss_index
+from search.vectorstore import BuildInfo, FaissCollectionIndex
+from tests.conftest import FakeEncoder
+from tests.indexer.test_reindex import QUIET, write_source
+
+
+def test_density_skips_the_entry_itself_and_empty_slots() -> None:
+    scores = np.array([1.0, 0.9, 0.8, 0.7, 0.6, 0.0])
+    ids = np.array([5, 6, 7, 8, 9, -1])
+    assert neighbour_density(scores, ids, {5, 6}, k=2) == pytest.approx(0.75)
+    assert neighbour_density(scores, ids, {5, 6, 7, 8, 9}, k=3) == 0.0
+
+
+class CountingStore(FaissCollectionIndex):
+    searches = 0
+
+    def search(self, queries, k, allowed=None, **kw):  # type: ignore[no-untyped-def]
+        self.searches += 1
+        return super().search(queries, k, allowed, **kw)
+
+
+def test_densities_are_cached_until_the_store_changes() -> None:
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(20, 8)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    base = faiss_index.new_flat(8)
+    faiss_index.add(base, vectors, np.arange(20))
+    store = CountingStore(base, BuildInfo(1, 1, "m", 8, "Flat", 0, 20, 0))
+    cache = DensityCache()
+    wanted = {i: vectors[i] for i in range(3)}
+    siblings = {i: {i} for i in range(3)}
+    first = cache.densities(store, wanted, siblings, k=3)
+    exact = np.sort(np.delete(vectors @ vectors[0], 0))[::-1][:3].mean()
+    assert first[0] == pytest.approx(exact, abs=1e-5)
+    assert cache.densities(store, wanted, siblings, k=3) == first and store.searches == 1
+    store.add(np.array([100]), vectors[:1] * 0 + vectors[0])  # a twin of passage 0 arrives
+    store.change_seq += 1
+    again = cache.densities(store, wanted, siblings, k=3)
+    assert store.searches == 2 and again[0] > first[0]
+
+
+class TableEncoder(FakeEncoder):
+    """Vectors given per text, to place a hub and a specific entry exactly."""
+
+    def __init__(self, table: dict[str, list[float]]) -> None:
+        super().__init__(dim=4)
+        self.table = table
+
+    def _vector(self, text: str) -> np.ndarray:
+        v = np.asarray(self.table[text.removeprefix(self.profile.prefix("query"))], np.float32)
+        return v / np.linalg.norm(v)
+
+
+HUB, TARGET, QUERY = "退款怎么办", "退款到银行卡要多久", "退到卡上要几天"
+TABLE = {
+    HUB: [1.0, 0.0, 0.0, 0.0],
+    "退款失败怎么办": [1.0, 0.25, 0.0, 0.0], "退款去哪里看": [1.0, -0.25, 0.0, 0.0],
+    "退款能取消吗": [1.0, 0.0, 0.25, 0.0], "退款会退运费吗": [1.0, 0.0, -0.25, 0.0],
+    TARGET: [0.8, 0.0, 0.0, 0.6],
+    QUERY: [0.95, 0.0, 0.0, 0.31],  # a little closer to the hub than to its answer
+}
+
+
+@pytest.fixture
+def hub_service(settings, tmp_path: Path):  # type: ignore[no-untyped-def]
+    encoder = TableEncoder(TABLE)
+    rows = [{"id": f"e{i}", "question": q, "answer": "…"} for i, q in enumerate(TABLE) if q != QUERY]
+    sessions = open_database(settings.resolved_database_url)
+    reindex(settings, sessions, encoder, write_source(tmp_path / "faq.jsonl", rows), "default",
+            console=QUIET)
+
+    def service(**overrides: object) -> SearchService:
+        return SearchService(settings.model_copy(update=overrides), encoder, sessions)
+    return service
+
+
+def test_hybrid_ranking_demotes_a_hub_and_keeps_the_raw_cosine(hub_service) -> None:  # type: ignore[no-untyped-def]
+    dense = hub_service(retrieval_mode="dense").search(QUERY, top_k=2).hits
+    plain = hub_service(retrieval_mode="hybrid", hybrid_weight=0.0, hubness_weight=0.0)
+    corrected = hub_service(retrieval_mode="hybrid", hybrid_weight=0.0).search(QUERY, top_k=2).hits
+    assert dense[0].question == HUB == plain.search(QUERY, top_k=1).hits[0].question
+    assert corrected[0].question == TARGET
+    by_question = {h.question: h.score for h in dense}
+    assert {h.question: h.score for h in corrected} == by_question  # scores stay cosines
+
+
+def test_several_high_entries_are_ambiguous(settings, fake_encoder, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    rows = [{"id": "a", "question": "忘记密码怎么办", "answer": "重置"},
+            {"id": "b", "question": "忘记密码怎么办？", "answer": "找回"},
+            {"id": "c", "question": "发票怎么开", "answer": "在订单页"}]
+    sessions = open_database(settings.resolved_database_url)
+    reindex(settings, sessions, fake_encoder, write_source(tmp_path / "faq.jsonl", rows), "default",
+            console=QUIET)
+    service = SearchService(settings, fake_encoder, sessions)
+    twins = service.search("忘记密码怎么办", top_k=3).hits
+    assert [h.band for h in twins[:2]] == ["medium", "medium"]
+    assert all(h.ambiguous for h in twins[:2]) and twins[0].score >= 0.9
+    single = service.search("发票怎么开", top_k=3).hits[0]
+    assert single.band == "high" and not single.ambiguous
+    assert service.search("忘记密码怎么办", filters=SearchFilters(min_band="high")).hits == []
