@@ -89,8 +89,9 @@ BUILTIN: tuple[ModelProfile, ...] = (
     _e5("intfloat/multilingual-e5-small", 384),
     _e5("intfloat/multilingual-e5-base", 768),
     # `semsearch calibrate --pairs atec_ccks/pairs_dev.jsonl --pairs lcqmc/pairs_dev.jsonl`
-    # (18,802 pairs scored as a search scores them; precision 0.95 / 0.80 / 0.50).
-    _e5(BUNDLED_MODEL, 384, thresholds=Thresholds(high=0.9925, medium=0.9764, low=0.9369),
+    # at fp32 (18,802 pairs scored as a search scores them; precision 0.95 / 0.80 / 0.50).
+    # bf16 and other CPUs' kernels move the fourth decimal by one or two.
+    _e5(BUNDLED_MODEL, 384, thresholds=Thresholds(high=0.9926, medium=0.9764, low=0.9371),
         calibrated=True, traditional_to_simplified=True),
 )
 

@@ -1,8 +1,8 @@
 """SearchService: a question in, the best FAQ entries out, with scores and bands.
 
-Query path: normalise -> encode -> vector search for k × oversample passages -> fetch
-passages and documents in one SQL query -> collapse to documents by max score ->
-filters -> band -> top-k. Filters are exact: they restrict the vector search to the
+Query path: normalise -> encode -> vector search (and BM25) for k × oversample passages
+-> fetch passages and documents in one SQL query -> collapse to documents (hybrid:
+cosines corrected for hubness, fused with BM25) -> filters -> band -> top-k. Filters are exact: they restrict the vector search to the
 matching passages, so top_k results come back whenever that many entries match.
 """
 from __future__ import annotations

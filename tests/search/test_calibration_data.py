@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from search.calibration import search_scores
+from search.calibration import calibrate, search_scores
 from search.evaluation import load_pairs
 from search.profiles import BUNDLED_MODEL, builtin_profile
 
@@ -30,6 +30,20 @@ def test_shipped_high_threshold_keeps_precision_on_the_test_splits(
     assert reached >= 100, f"only {reached} pairs reach high ({', '.join(report)})"
     precision = correct / reached
     assert precision >= 0.90, f"high (>= {high}) precision {precision:.3f} ({', '.join(report)})"
+
+
+def test_calibrating_on_the_dev_splits_reproduces_the_shipped_thresholds(
+        bundled_encoder, datasets_dir: Path) -> None:
+    """What `semsearch calibrate --pairs atec_ccks/pairs_dev.jsonl --pairs
+    lcqmc/pairs_dev.jsonl` finds at fp32 is what the profile ships (to the fourth decimal,
+    which is all a threshold is stored with)."""
+    loaded = [load_pairs(datasets_dir / name / "pairs_dev.jsonl") for name in ("atec_ccks", "lcqmc")]
+    scores = search_scores(bundled_encoder, [x for d in loaded for x in d.a],
+                           [x for d in loaded for x in d.b])
+    found, _ = calibrate(scores, np.concatenate([d.labels for d in loaded]))
+    shipped = builtin_profile(BUNDLED_MODEL).thresholds
+    for band in ("high", "medium", "low"):
+        assert getattr(found, band) == pytest.approx(getattr(shipped, band), abs=1e-4), band
 
 
 def test_the_calibrated_bands_separate_matching_from_other_pairs(bundled_encoder, datasets_dir: Path) -> None:
