@@ -20,11 +20,6 @@ def _ranks(values: np.ndarray) -> np.ndarray:
     return ranks
 
 
-def _minmax(values: np.ndarray) -> np.ndarray:
-    spread = values.max() - values.min()
-    return (values - values.min()) / spread if spread > 0 else np.zeros_like(values)
-
-
 def merge_scores(cosines: Sequence[float], merge: str) -> float:
     """One entry's dense score from its passages' cosines (sorted best first).
 
@@ -38,8 +33,15 @@ def merge_scores(cosines: Sequence[float], merge: str) -> float:
 
 
 def rank_documents(scores: Sequence[tuple[float, float]], mode: str, weight: float,
-                   fusion: str = "blend") -> list[int]:
-    """Indices of ``scores`` ((cosine, bm25) per document) from best to worst."""
+                   fusion: str = "blend", cosine_unit: float = 1.0) -> list[int]:
+    """Indices of ``scores`` ((cosine, bm25) per document) from best to worst.
+
+    The blend adds the cosine counted in ``cosine_unit`` (the model's band spread, high -
+    low threshold, so one weight suits models that spread cosines differently) and BM25
+    as a share of the best BM25 score in ``scores``, which always holds the query's best
+    lexical match. Neither depends on how many candidates were gathered, so the order of
+    the first hits does not change with ``top_k``.
+    """
     if not scores:
         return []
     cos = np.array([s[0] for s in scores], dtype=np.float64)
@@ -50,6 +52,8 @@ def rank_documents(scores: Sequence[tuple[float, float]], mode: str, weight: flo
         key = bm25 + 1e-6 * cos  # cosine only breaks ties
     elif fusion == "rrf":
         key = (1 - weight) / (RRF_K + _ranks(cos)) + weight / (RRF_K + _ranks(bm25))
-    else:  # blend of both scores min-max scaled over this query's candidates
-        key = (1 - weight) * _minmax(cos) + weight * _minmax(bm25)
+    else:
+        best = bm25.max()
+        lexical = bm25 / best if best > 0 else np.zeros_like(bm25)
+        key = (1 - weight) * cos / cosine_unit + weight * lexical
     return list(np.argsort(-key, kind="stable"))

@@ -24,6 +24,11 @@ from .store import embeddings, repository
 from .text import normalize
 
 
+# Hybrid ranking can lift an entry from below the first few cosines, so even top_k=1
+# gathers the candidates of top_k=5: the first hit does not depend on top_k.
+_MIN_DEPTH = 5
+
+
 @dataclass
 class SearchHit:
     id: int
@@ -122,54 +127,54 @@ class SearchService:
         """Search deeper until top_k distinct entries are found or the index is exhausted."""
         if allowed is not None and len(allowed) == 0:
             return []
-        k = top_k * self.settings.oversample
+        k = max(top_k, _MIN_DEPTH) * self.settings.oversample
         limit = store.size if allowed is None else min(store.size, len(allowed))
         while True:
-            candidates = self._candidates(store, lexical, query, vector, k, allowed, filters)
-            hits = self._rank(session, store, candidates, vector)
+            cosines, bm25 = self._candidates(store, lexical, query, vector, k, allowed, filters)
+            hits = self._rank(session, store, cosines, bm25, vector)
             if len(hits) >= top_k or k >= limit:
                 return hits
             k = min(k * 4, max(limit, 1))
 
     def _candidates(self, store, lexical: LexicalIndex | None, query: str,  # type: ignore[no-untyped-def]
                     vector: np.ndarray, k: int, allowed: np.ndarray | None,
-                    filters: SearchFilters) -> dict[int, list]:
-        """passage id -> [cosine or None, bm25] from the dense and lexical top k."""
-        out: dict[int, list] = {}
+                    filters: SearchFilters) -> tuple[dict[int, float | None], tuple | None]:
+        """Candidate passages (id -> cosine, None when found by BM25 only) from the dense
+        and lexical top k, and the BM25 score of every passage (ids, scores) or None."""
+        out: dict[int, float | None] = {}
         if self.mode != "lexical":
             scores, ids = store.search(vector[None, :], k, allowed,
                                        category=filters.category, tags=filters.tags)
-            out = {int(i): [float(s), 0.0] for i, s in zip(ids[0], scores[0]) if i >= 0}
-        if lexical is not None:
-            all_ids, all_scores = lexical.scores(query, allowed)
-            for pid, score in top_scores(all_ids, all_scores, k):
-                out.setdefault(pid, [None, 0.0])
-            for pid, score in lookup(all_ids, all_scores, list(out)).items():
-                out[pid][1] = score
-        return out
+            out = {int(i): float(s) for i, s in zip(ids[0], scores[0]) if i >= 0}
+        if lexical is None:
+            return out, None
+        bm25 = lexical.scores(query, allowed)
+        for pid, _ in top_scores(*bm25, k):
+            out.setdefault(pid, None)
+        return out, bm25
 
-    def _rank(self, session: Session, store, candidates: dict[int, list],  # type: ignore[no-untyped-def]
-              vector: np.ndarray) -> list[SearchHit]:
+    def _rank(self, session: Session, store, cosines: dict[int, float | None],  # type: ignore[no-untyped-def]
+              bm25: tuple | None, vector: np.ndarray) -> list[SearchHit]:
         """Collapse candidate passages to their entries and order the entries.
 
-        Every passage of a candidate entry is scored (vectors from the embedding cache),
-        so an entry is judged on all its phrasings, not only on those that happened to
-        reach the candidate list. In hybrid mode each passage's cosine is corrected for
-        hubness before the merge (``search.hubness``); the score shown and its band stay
-        the best raw cosine, the calibrated one.
+        Every passage of a candidate entry is scored (vectors from the embedding cache,
+        BM25 from the lexical index), so an entry is judged on all its phrasings, not only
+        on those that happened to reach the candidate list. In hybrid mode each passage's
+        cosine is corrected for hubness before the merge (``search.hubness``); the score
+        shown and its band stay the best raw cosine, the calibrated one.
         """
-        rows = repository.passages_with_documents(session, list(candidates))
+        rows = repository.passages_with_documents(session, list(cosines))
         documents = {doc.id: doc for _, doc in rows.values()}
-        scored = self._score_passages(session, store, candidates, vector, list(documents))
-        bm25: dict[int, float] = {}
-        for pid, (_, score) in candidates.items():
-            if pid in rows:
-                doc_id = rows[pid][1].id
-                bm25[doc_id] = max(bm25.get(doc_id, 0.0), score)
+        scored = self._score_passages(session, store, cosines, vector, list(documents))
+        lexical: dict[int, float] = {}
+        if bm25 is not None:
+            lexical = lookup(*bm25, [p.id for found in scored.values() for *_, p in found])
         ranked = [(d, found) for d, found in scored.items() if found]
         keys = [(merge_scores(sorted((c for _, c, _ in found), reverse=True), self.settings.merge),
-                 bm25.get(d, 0.0)) for d, found in ranked]
-        order = rank_documents(keys, self.mode, self.settings.hybrid_weight, self.settings.fusion)
+                 max(lexical.get(p.id, 0.0) for *_, p in found)) for _, found in ranked]
+        unit = max(self.thresholds.high - self.thresholds.low, 1e-3)
+        order = rank_documents(keys, self.mode, self.settings.hybrid_weight, self.settings.fusion,
+                               cosine_unit=unit)
         hits = []
         for i in order:
             doc_id, found = ranked[i]
@@ -177,7 +182,7 @@ class SearchService:
             hits.append(self._hit(cos, passage, documents[doc_id]))
         return self._mark_ambiguous(hits)
 
-    def _score_passages(self, session: Session, store, candidates: dict[int, list],  # type: ignore[no-untyped-def]
+    def _score_passages(self, session: Session, store, cosines: dict[int, float | None],  # type: ignore[no-untyped-def]
                         vector: np.ndarray, doc_ids: list[int]) -> dict[int, list[tuple]]:
         """document id -> [(cosine, ranking cosine, passage)] for all its passages."""
         space = embeddings.spaces(self.encoder)
@@ -185,7 +190,7 @@ class SearchService:
         vectors: dict[int, np.ndarray] = {}
         for passage, blob in repository.document_passages(session, doc_ids, space["question"],
                                                           space["passage"]):
-            known = candidates.get(passage.id, [None])[0]
+            known = cosines.get(passage.id)
             if blob is not None:
                 vectors[passage.id] = np.frombuffer(blob, np.float32)
             elif known is None:

@@ -61,6 +61,17 @@ def test_fusion_orders_by_mode() -> None:
     assert rank_documents(scores, "hybrid", 0.5, "rrf")[0] in (0, 1)
 
 
+def test_blend_order_does_not_depend_on_the_candidate_pool() -> None:
+    head = [(0.95, 2.0), (0.94, 8.0), (0.90, 10.0)]  # (cosine, bm25) per document
+    pool = head + [(0.50, 0.0), (0.40, 0.1)]  # a deeper search adds weak candidates
+    for weight in (0.1, 0.3, 0.6):
+        first = rank_documents(head, "hybrid", weight, cosine_unit=0.05)
+        assert rank_documents(pool, "hybrid", weight, cosine_unit=0.05)[:3] == first
+    # the cosine counts in band units: a model spreading cosines 10x wider needs no new weight
+    wide = [(1 - 10 * (1 - c), b) for c, b in head]
+    assert rank_documents(wide, "hybrid", 0.3, cosine_unit=0.5) == rank_documents(head, "hybrid", 0.3, cosine_unit=0.05)
+
+
 def test_lexical_index_scores_shared_terms_and_follows_changes() -> None:
     index = LexicalIndex([(1, "退款多久能到账"), (2, "怎么修改收货地址"), (3, "发票怎么开")])
     tokens = tokenize("退款多久能到账？")

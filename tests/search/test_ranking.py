@@ -1,6 +1,7 @@
-"""Hubness correction in the hybrid ranking, and ambiguous `high` matches."""
+"""The hybrid ranking (hubness correction, BM25 blend) and ambiguous `high` matches."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,7 @@ from search.store.db import open_database
 from search import index as faiss_index
 from search.vectorstore import BuildInfo, FaissCollectionIndex
 from tests.conftest import FakeEncoder
-from tests.indexer.test_reindex import QUIET, write_source
+from tests.indexer.test_reindex import QUIET, SAMPLE, write_source
 
 
 def test_density_skips_the_entry_itself_and_empty_slots() -> None:
@@ -110,3 +111,20 @@ def test_several_high_entries_are_ambiguous(settings, fake_encoder, tmp_path: Pa
     single = service.search("发票怎么开", top_k=3).hits[0]
     assert single.band == "high" and not single.ambiguous
     assert service.search("忘记密码怎么办", filters=SearchFilters(min_band="high")).hits == []
+
+
+def test_the_first_hits_do_not_depend_on_top_k(settings, fake_encoder, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from tests.conftest import REPO
+
+    sessions = open_database(settings.resolved_database_url)
+    reindex(settings, sessions, fake_encoder, write_source(tmp_path / "faq.jsonl", SAMPLE),
+            "default", console=QUIET)
+    service = SearchService(settings, fake_encoder, sessions)
+    queries = [json.loads(x)["query"] for x in
+               (REPO / "data" / "faq_sample_queries.jsonl").read_text("utf-8").splitlines()]
+    for query in queries:
+        deep = [h.external_id for h in service.search(query, top_k=20).hits]
+        assert [h.external_id for h in service.search(query, top_k=1).hits] == deep[:1], query
+        # a deeper search may reach more entries, but never reorders those it shares
+        shallow = [h.external_id for h in service.search(query, top_k=5).hits]
+        assert shallow == [e for e in deep if e in shallow], query
