@@ -53,6 +53,12 @@ def run(encoder, settings, corpus, queries, variants, field="question", limit=No
             for v, r in zip(variants, runs)]
 
 
+def write_jsonl(path: Path, rows) -> Path:  # type: ignore[no-untyped-def]
+    with path.open("w", encoding="utf-8") as f:
+        f.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+    return path
+
+
 def fusion_variants() -> list[dict]:
     out = [{"retrieval_mode": "dense"}, {"retrieval_mode": "lexical"}]
     for hub in ({"hubness_weight": 0.0}, {"hubness_k": 3}, {"hubness_k": 10}):
@@ -73,14 +79,11 @@ def pairs_view(pairs: Path, tmp: Path) -> tuple[Path, Path]:
     for r in rows:
         if r["label"] == 1 and r["a"] not in docs:
             relevant.setdefault(r["a"], set()).add(docs[r["b"]])
-    corpus, queries = tmp / f"{pairs.parent.name}_corpus.jsonl", tmp / f"{pairs.parent.name}_queries.jsonl"
-    with corpus.open("w", encoding="utf-8") as f:
-        for text, doc_id in docs.items():
-            f.write(json.dumps({"id": doc_id, "title": "", "text": text}, ensure_ascii=False) + "\n")
-    with queries.open("w", encoding="utf-8") as f:
-        for text, ids in relevant.items():
-            f.write(json.dumps({"query": text, "relevant_ids": sorted(ids)}, ensure_ascii=False) + "\n")
-    return corpus, queries
+    name = pairs.parent.name
+    return (write_jsonl(tmp / f"{name}_corpus.jsonl",
+                        ({"id": doc_id, "title": "", "text": text} for text, doc_id in docs.items())),
+            write_jsonl(tmp / f"{name}_queries.jsonl",
+                        ({"query": text, "relevant_ids": sorted(ids)} for text, ids in relevant.items())))
 
 
 def sample_queries(tmp: Path) -> Path:
@@ -117,16 +120,12 @@ def covid_faq(tmp: Path) -> tuple[Path, Path]:
             similar.setdefault(pair["a"], []).append(pair["b"])
     dev = [q for q in queries if q.get("split") == "dev"]
     held_out = {q["query"] for q in dev}
-    faq, qfile = tmp / "covid_faq.jsonl", tmp / "covid_dev.jsonl"
-    with faq.open("w", encoding="utf-8") as f:
-        for row in corpus:
-            sims = [s for s in similar.get(row["text"], []) if s not in held_out]
-            f.write(json.dumps({"id": row["id"], "question": row["text"], "similar_questions": sims,
-                                "category": row["title"]}, ensure_ascii=False) + "\n")
-    with qfile.open("w", encoding="utf-8") as f:
-        for q in dev:
-            f.write(json.dumps({"query": q["query"], "relevant_ids": q["relevant_ids"]},
-                               ensure_ascii=False) + "\n")
+    faq = write_jsonl(tmp / "covid_faq.jsonl", (
+        {"id": row["id"], "question": row["text"], "category": row["title"],
+         "similar_questions": [s for s in similar.get(row["text"], []) if s not in held_out]}
+        for row in corpus))
+    qfile = write_jsonl(tmp / "covid_dev.jsonl", (
+        {"query": q["query"], "relevant_ids": q["relevant_ids"]} for q in dev))
     return faq, qfile
 
 
@@ -163,12 +162,9 @@ def step_traditional(encoder, settings, quick, tmp):  # type: ignore[no-untyped-
 
     to_traditional = opencc.OpenCC("s2t")
     source = DATA / "covid_qsim_tianchi/queries.jsonl"
-    traditional = tmp / "covid_queries_traditional.jsonl"
-    with traditional.open("w", encoding="utf-8") as f:
-        for line in source.open(encoding="utf-8"):
-            row = json.loads(line)
-            row["query"] = to_traditional.convert(row["query"])
-            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+    rows = [json.loads(line) for line in source.open(encoding="utf-8")]
+    traditional = write_jsonl(tmp / "covid_queries_traditional.jsonl",
+                              ({**row, "query": to_traditional.convert(row["query"])} for row in rows))
     out = {}
     for t2s in (False, True):
         s = settings.model_copy(update={"traditional_to_simplified": t2s})

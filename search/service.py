@@ -70,7 +70,6 @@ class SearchService:
         self.encoder = encoder
         self.sessions = sessions
         self.registry = registry or CollectionRegistry(settings, encoder, sessions)
-        self.density = self.registry.density
 
     @property
     def mode(self) -> str:
@@ -129,29 +128,27 @@ class SearchService:
             return []
         k = max(top_k, _MIN_DEPTH) * self.settings.oversample
         limit = store.size if allowed is None else min(store.size, len(allowed))
+        bm25 = lexical.scores(query, allowed) if lexical is not None else None  # every passage's
         while True:
-            cosines, bm25 = self._candidates(store, lexical, query, vector, k, allowed, filters)
+            cosines = self._candidates(store, bm25, vector, k, allowed, filters)
             hits = self._rank(session, store, cosines, bm25, vector)
             if len(hits) >= top_k or k >= limit:
                 return hits
             k = min(k * 4, max(limit, 1))
 
-    def _candidates(self, store, lexical: LexicalIndex | None, query: str,  # type: ignore[no-untyped-def]
-                    vector: np.ndarray, k: int, allowed: np.ndarray | None,
-                    filters: SearchFilters) -> tuple[dict[int, float | None], tuple | None]:
+    def _candidates(self, store, bm25: tuple | None, vector: np.ndarray, k: int,  # type: ignore[no-untyped-def]
+                    allowed: np.ndarray | None, filters: SearchFilters) -> dict[int, float | None]:
         """Candidate passages (id -> cosine, None when found by BM25 only) from the dense
-        and lexical top k, and the BM25 score of every passage (ids, scores) or None."""
+        top k and the lexical top k of ``bm25`` (ids, scores of every passage)."""
         out: dict[int, float | None] = {}
         if self.mode != "lexical":
             scores, ids = store.search(vector[None, :], k, allowed,
                                        category=filters.category, tags=filters.tags)
             out = {int(i): float(s) for i, s in zip(ids[0], scores[0]) if i >= 0}
-        if lexical is None:
-            return out, None
-        bm25 = lexical.scores(query, allowed)
-        for pid, _ in top_scores(*bm25, k):
-            out.setdefault(pid, None)
-        return out, bm25
+        if bm25 is not None:
+            for pid, _ in top_scores(*bm25, k):
+                out.setdefault(pid, None)
+        return out
 
     def _rank(self, session: Session, store, cosines: dict[int, float | None],  # type: ignore[no-untyped-def]
               bm25: tuple | None, vector: np.ndarray) -> list[SearchHit]:
@@ -204,7 +201,7 @@ class SearchService:
             for items in found.values():
                 own = {p.id for _, p in items}
                 siblings.update((p.id, own) for _, p in items)
-            density = self.density.densities(store, vectors, siblings, self.settings.hubness_k)
+            density = self.registry.density.densities(store, vectors, siblings, self.settings.hubness_k)
         return {d: [(cos, cos - weight * density.get(p.id, 0.0), p) for cos, p in items]
                 for d, items in found.items()}
 

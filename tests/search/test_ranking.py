@@ -9,11 +9,11 @@ import pytest
 
 from indexer.reindex import reindex
 from search.hubness import DensityCache, neighbour_density
+from search import index as faiss_index
 from search.service import SearchFilters, SearchService
 from search.store.db import open_database
-from search import index as faiss_index
 from search.vectorstore import BuildInfo, FaissCollectionIndex
-from tests.conftest import FakeEncoder
+from tests.conftest import REPO, FakeEncoder
 from tests.indexer.test_reindex import QUIET, SAMPLE, write_source
 
 
@@ -114,8 +114,6 @@ def test_several_high_entries_are_ambiguous(settings, fake_encoder, tmp_path: Pa
 
 
 def test_the_first_hits_do_not_depend_on_top_k(settings, fake_encoder, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    from tests.conftest import REPO
-
     sessions = open_database(settings.resolved_database_url)
     reindex(settings, sessions, fake_encoder, write_source(tmp_path / "faq.jsonl", SAMPLE),
             "default", console=QUIET)
