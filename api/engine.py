@@ -11,8 +11,10 @@ pages are shared through the page cache). ``worker_id()`` names the process in r
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
+import signal
 import socket
 import threading
 from pathlib import Path
@@ -21,6 +23,7 @@ from indexer.writer import DocumentWriter
 from search import bundled
 from search.config import Settings
 from search.encoder import Encoder
+from search.errors import SemsearchError
 from search.profiles import BUNDLED_MODEL, resolve_model
 from search.service import SearchService
 from search.store.db import open_database
@@ -30,6 +33,8 @@ from .batching import MicroBatcher
 
 log = logging.getLogger("semsearch.api")
 _HOST = socket.gethostname()
+# Why this process's engine could not start, for `semsearch serve` to exit non-zero.
+start_failure: str | None = None
 
 
 def worker_id() -> str:
@@ -38,21 +43,51 @@ def worker_id() -> str:
 
 
 class Engine:
+    """Loads in the background (``start``) so that the server listens at once: ``/health``
+    answers while the model loads, and every other route says 503 until it is ready."""
+
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.ready = False
+        self.failure: str | None = None  # why loading failed, for /ready and the log
         self.encoder: Encoder | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
+    async def start(self) -> None:
+        """Load (in a worker thread), then start the batcher and the refresher."""
+        try:
+            await asyncio.get_running_loop().run_in_executor(None, self.load)
+        except Exception as exc:  # the process cannot serve: say why, then stop it
+            self.failure = exc.message if isinstance(exc, SemsearchError) else f"{type(exc).__name__}: {exc}"
+            log.error("start-up failed: %s", self.failure, exc_info=not isinstance(exc, SemsearchError))
+            global start_failure
+            start_failure = self.failure
+            os.kill(os.getpid(), signal.SIGTERM)  # uvicorn shuts down as on Ctrl+C
+            return
+        await self.batcher.start()
+        self.start_refresher()
+        self.ready = True
+        log.info("ready: model %s, collections %s", self.encoder.model_id, self.registry.names())
+
     def load(self) -> None:
-        """Blocking start-up: prepare/load the model, open the database, load indexes."""
+        """Blocking start-up: prepare/load the model, open the database, load indexes.
+
+        The database and the tokenizer of the lexical index are opened in a second thread
+        while the model loads: both are a good part of a cold start.
+        """
         s = self.settings
         resolved = resolve_model(s)
         if resolved.profile.name == BUNDLED_MODEL:
             bundled.prepare(Path(resolved.source), progress=False)
+        opened: dict[str, object] = {}
+        side = threading.Thread(target=self._open_database, args=(opened,), name="open-database")
+        side.start()
         self.encoder = Encoder.from_settings(s)
-        self.sessions = open_database(s.resolved_database_url)
+        side.join()
+        if "error" in opened:
+            raise opened["error"]  # type: ignore[misc]
+        self.sessions = opened["sessions"]  # type: ignore[assignment]
         self.service = SearchService(s, self.encoder, self.sessions)
         self.registry = self.service.registry
         self.writer = DocumentWriter(s, self.encoder, self.sessions)
@@ -60,7 +95,24 @@ class Engine:
                                     max_batch=s.batch_max_size, queue_max=s.queue_max,
                                     enabled=s.micro_batching)
         self.refresh()
-        self.ready = True
+
+    def _open_database(self, opened: dict[str, object]) -> None:
+        try:
+            opened["sessions"] = open_database(self.settings.resolved_database_url)
+            if self.settings.retrieval_mode != "dense":
+                from search.lexical import warm_up
+
+                warm_up()
+        except Exception as exc:  # re-raised in the loading thread
+            opened["error"] = exc
+
+    def not_ready_reasons(self) -> dict[str, str]:
+        """Why this process cannot serve every collection; empty when it can."""
+        if self.failure:
+            return {"start-up": self.failure}
+        if not self.ready:
+            return {"start-up": "the model and the indexes are still loading"}
+        return dict(self.registry.errors)
 
     def refresh(self) -> None:
         self.registry.refresh()
@@ -78,10 +130,12 @@ class Engine:
             except Exception:  # keep serving the current builds; try again next tick
                 log.exception("refresh failed")
 
-    def stop(self) -> None:
+    async def stop(self) -> None:
         self._stop.set()
         if self._thread:
             self._thread.join(timeout=5)
+        if self.ready:
+            await self.batcher.stop()
         if self.settings.vector_store == "milvus":
             from search import milvus_store
 

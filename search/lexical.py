@@ -27,6 +27,11 @@ def _jieba():  # type: ignore[no-untyped-def]
     return jieba
 
 
+def warm_up() -> None:
+    """Load jieba's dictionary now (half a second), e.g. while the model loads."""
+    _jieba()
+
+
 def tokenize(text: str) -> list[str]:
     """Search-mode jieba words (long words also yield their parts), lower-cased, plus the
     text's character unigrams and bigrams (marked ``#``), which still match where the

@@ -44,9 +44,16 @@ def ensure_bundled_model(s: Settings) -> None:
 
 
 def load_encoder():  # type: ignore[no-untyped-def]
+    """The configured model; jieba's dictionary (for BM25) loads beside it meanwhile."""
+    import threading
+
     from search.encoder import Encoder
 
     s = settings()
     ensure_bundled_model(s)
+    if s.retrieval_mode != "dense":
+        from search.lexical import warm_up
+
+        threading.Thread(target=warm_up, name="warm-jieba", daemon=True).start()
     with console.status(f"loading {resolve_model(s).profile.name}…"):
         return Encoder.from_settings(s)
