@@ -1,10 +1,13 @@
-"""Build a collection's index from the database and activate it atomically.
+"""Build a collection's index inside a database transaction, and activate it.
 
-The passages and the change-log watermark are read in one transaction, so a write that
-lands during the build is either in the build or after its watermark, never lost. The
-file is written beside the active one (``.tmp``, fsync, ``os.replace``) and the build
-row is inserted and activated in one transaction: a reindex killed at any point leaves
-the previous build active and intact.
+A build reads the passages and the change-log watermark of the transaction it runs in,
+so the writes of a reindex and the build that serves them commit together: a reindex
+that fails (disk full, killed) leaves the database and the active build as they were.
+The file is written beside the active one (``.tmp``, fsync, ``os.replace``, read-only)
+and the build row, its snapshot of the entries and the activation share that commit;
+whatever the build made outside the database (its file, a Milvus collection) is removed
+again when the transaction does not commit, and what must follow the commit (moving a
+Milvus alias) waits for it (:class:`SideEffects`).
 
 With ``vector_store = "milvus"`` the build is a new Milvus collection instead of a file
 (see ``milvus_build``); the record, the activation and pruning are the same.
@@ -14,6 +17,8 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,11 +28,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from search import index as faiss_index
 from search.builds import Identity
-from search.config import Settings, get_settings
+from search.config import Settings
 from search.errors import NotFoundError
-from search.store import embeddings, repository
-from search.store.db import snapshot
-from search.store.models import IndexBuild
+from search.store import embeddings, repository, snapshots
+from search.store.db import snapshot, storage_errors
+from search.store.models import Collection, IndexBuild
 
 _VECTOR_CHUNK = 20_000
 log = logging.getLogger(__name__)
@@ -43,6 +48,48 @@ class BuildReport:
     seconds: float
 
 
+class SideEffects:
+    """What a transaction does outside the database: undone if it does not commit
+    (``on_failure``), or done only once it has (``on_commit``)."""
+
+    def __init__(self) -> None:
+        self._undo: list[Callable[[], None]] = []
+        self._after: list[Callable[[], None]] = []
+
+    def on_failure(self, step: Callable[[], None]) -> None:
+        self._undo.append(step)
+
+    def on_commit(self, step: Callable[[], None]) -> None:
+        self._after.append(step)
+
+    def undo(self) -> None:
+        for step in reversed(self._undo):
+            try:
+                step()
+            except Exception as exc:  # undoing is best effort; the next build cleans up
+                log.warning("could not undo a step of a failed build: %s", exc)
+
+    def committed(self) -> None:
+        for step in self._after:
+            step()
+
+
+@contextmanager
+def transaction(sessions: sessionmaker[Session], settings: Settings
+                ) -> Iterator[tuple[Session, SideEffects]]:
+    """One write transaction that reads one snapshot (passages and watermark agree). A
+    full disk or a lock timeout becomes a domain error on the way out."""
+    effects = SideEffects()
+    try:
+        with storage_errors(settings.database_label), sessions.begin() as session:
+            snapshot(session)
+            yield session, effects
+    except BaseException:
+        effects.undo()
+        raise
+    effects.committed()
+
+
 def _load_vectors(session: Session, encoder, kinds: list[str], texts: list[str],  # type: ignore[no-untyped-def]
                   dim: int) -> np.ndarray:
     out = np.empty((len(texts), dim), dtype=np.float32)
@@ -53,53 +100,54 @@ def _load_vectors(session: Session, encoder, kinds: list[str], texts: list[str],
     return out
 
 
-def resolve_settings(settings: Settings | None, data_dir: Path) -> Settings:
-    """The settings a build follows: given, or the process's, over ``data_dir``."""
-    return (settings or get_settings()).model_copy(update={"data_dir": data_dir})
-
-
-def build_collection(sessions: sessionmaker[Session], collection: str, identity: Identity,
-                     data_dir: Path, encoder, *, flat_threshold: int,  # type: ignore[no-untyped-def]
-                     sq8: bool, keep: int, settings: Settings | None = None) -> BuildReport:
-    """Build, write, record and activate a new index for ``collection``.
-
-    Vectors come from the embedding cache; ``encoder`` fills any gap (a pruned cache).
-    The backend is ``settings.vector_store`` (default: the process's settings).
-    """
-    settings = resolve_settings(settings, data_dir)
+def build_in(session: Session, coll: Collection, identity: Identity, settings: Settings,
+             encoder, effects: SideEffects) -> BuildReport:  # type: ignore[no-untyped-def]
+    """Build, write, record and activate a new index of ``coll`` in ``session``'s
+    transaction. Vectors come from the embedding cache; ``encoder`` fills any gap."""
     if settings.vector_store == "milvus":
         from .milvus_build import build_milvus
 
-        report = build_milvus(sessions, collection, identity, settings, encoder,
-                              flat_threshold=flat_threshold)
-        prune(sessions, _collection_id(sessions, collection), data_dir, keep, settings)
-        return report
+        return build_milvus(session, coll, identity, settings, encoder, effects)
     started = time.perf_counter()
+    data_dir = settings.data_dir
     _remove_stale_temporaries(data_dir / "builds")
-    with sessions() as session:  # one read transaction: passages + watermark agree
-        snapshot(session)
-        coll = repository.get_collection(session, collection)
-        seq = repository.last_change_seq(session, coll.id)
-        rows = repository.all_passages(session, coll.id)
-        ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-        vectors = _load_vectors(session, encoder, [r[1] for r in rows], [r[2] for r in rows],
-                                identity.dim)
-    built = faiss_index.build(vectors, ids, flat_threshold=flat_threshold, sq8=sq8)
+    seq = repository.last_change_seq(session, coll.id)
+    rows = repository.all_passages(session, coll.id)
+    ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+    vectors = _load_vectors(session, encoder, [r[1] for r in rows], [r[2] for r in rows],
+                            identity.dim)
+    built = faiss_index.build(vectors, ids, flat_threshold=settings.flat_threshold,
+                              sq8=settings.use_sq8)
     relative = Path("builds") / f"c{coll.id}-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}.faiss"
-    digest = faiss_index.write_atomic(built.index, data_dir / relative)
-    with sessions.begin() as session:
-        row = IndexBuild(collection_id=coll.id, model_id=identity.model_id, dim=identity.dim,
-                         pooling=identity.pooling, normalization=identity.normalization,
-                         index_kind=built.kind, nlist=built.nlist, nprobe=built.nprobe,
-                         vector_count=len(ids), file=str(relative), sha256=digest,
-                         change_seq=seq, recall_at_10=built.recall_at_10)
-        session.add(row)
-        session.flush()
-        _activate(session, coll.id, row.id)
-        build_id = row.id
-    prune(sessions, coll.id, data_dir, keep, settings)
-    return BuildReport(build_id, built.kind, len(ids), built.nprobe, built.recall_at_10,
+    path = data_dir / relative
+    effects.on_failure(lambda: path.unlink(missing_ok=True))
+    digest = faiss_index.write_atomic(built.index, path, shown=str(relative))
+    row = IndexBuild(collection_id=coll.id, model_id=identity.model_id, dim=identity.dim,
+                     pooling=identity.pooling, normalization=identity.normalization,
+                     index_kind=built.kind, nlist=built.nlist, nprobe=built.nprobe,
+                     vector_count=len(ids), file=str(relative), sha256=digest,
+                     change_seq=seq, recall_at_10=built.recall_at_10)
+    record(session, coll.id, row)
+    return BuildReport(row.id, built.kind, len(ids), built.nprobe, built.recall_at_10,
                        time.perf_counter() - started)
+
+
+def record(session: Session, collection_id: int, row: IndexBuild) -> None:
+    """Insert a build row with the snapshot of its entries, and make it the active one."""
+    session.add(row)
+    session.flush()
+    snapshots.save(session, row.id, collection_id)
+    _activate(session, collection_id, row.id)
+
+
+def build_collection(sessions: sessionmaker[Session], collection: str, identity: Identity,
+                     encoder, settings: Settings) -> BuildReport:  # type: ignore[no-untyped-def]
+    """Build the collection as the database holds it now, in a transaction of its own."""
+    with transaction(sessions, settings) as (session, effects):
+        coll = repository.get_collection(session, collection)
+        report = build_in(session, coll, identity, settings, encoder, effects)
+    prune(sessions, coll.id, settings)
+    return report
 
 
 def _remove_stale_temporaries(builds_dir: Path) -> None:
@@ -114,60 +162,49 @@ def _activate(session: Session, collection_id: int, build_id: int) -> None:
                     .values(active=IndexBuild.id == build_id))
 
 
-def _collection_id(sessions: sessionmaker[Session], collection: str) -> int:
+def list_builds(sessions: sessionmaker[Session], collection: str | None
+                ) -> list[tuple[IndexBuild, str]]:
+    """Builds with their collection's name, newest first."""
     with sessions() as session:
-        return repository.get_collection(session, collection).id
-
-
-def activate(sessions: sessionmaker[Session], build_id: int,
-             settings: Settings | None = None) -> IndexBuild:
-    """Make an earlier build active again (rollback); servers pick it up."""
-    settings = settings or get_settings()
-    with sessions() as session:
-        build = session.get(IndexBuild, build_id)
-        if build is None:
-            raise NotFoundError(f"build {build_id} does not exist")
-        if build.backend == "milvus":  # check before the switch: the collection must serve
-            from .milvus_build import check_activatable
-
-            check_activatable(session, build, settings)
-    with sessions.begin() as session:
-        build = session.get(IndexBuild, build_id)
-        _activate(session, build.collection_id, build.id)
-    if build.backend == "milvus":
-        from .milvus_build import move_alias
-
-        move_alias(sessions, build, settings)
-    return build
-
-
-def list_builds(sessions: sessionmaker[Session], collection: str | None) -> list[IndexBuild]:
-    with sessions() as session:
-        query = select(IndexBuild).order_by(IndexBuild.id.desc())
+        query = (select(IndexBuild, Collection.name).join(Collection)
+                 .order_by(IndexBuild.id.desc()))
         if collection:
             query = query.where(IndexBuild.collection_id
                                 == repository.get_collection(session, collection).id)
-        return list(session.scalars(query))
+        return [(b, name) for b, name in session.execute(query)]
 
 
-def prune(sessions: sessionmaker[Session], collection_id: int, data_dir: Path, keep: int,
-          settings: Settings | None = None) -> None:
-    """Keep the newest ``keep`` builds (and always the active one); delete the rest."""
+def prune(sessions: sessionmaker[Session], collection_id: int, settings: Settings) -> None:
+    """Keep the newest ``keep_builds`` builds (and always the active one); delete the rest."""
     with sessions.begin() as session:
         builds = list(session.scalars(select(IndexBuild)
                                       .where(IndexBuild.collection_id == collection_id)
                                       .order_by(IndexBuild.id.desc())))
-        doomed = [b for b in builds[keep:] if not b.active]
+        doomed = [b for b in builds[settings.keep_builds:] if not b.active]
         for build in doomed:
             session.delete(build)
-        files = [data_dir / b.file for b in doomed if b.backend == "faiss"]
-        collections = [b.file for b in doomed if b.backend == "milvus"]
-    for path in files:
-        path.unlink(missing_ok=True)
-    settings = resolve_settings(settings, data_dir)
+    remove_build_files(sessions, collection_id, doomed, settings)
+
+
+def remove_build_files(sessions: sessionmaker[Session], collection_id: int,
+                       doomed: list[IndexBuild], settings: Settings) -> None:
+    """Delete the files (or Milvus collections) of build records already deleted."""
+    for build in doomed:
+        if build.backend == "faiss":
+            (settings.data_dir / build.file).unlink(missing_ok=True)
+    collections = [b.file for b in doomed if b.backend == "milvus"]
     if settings.vector_store == "milvus":
         from .milvus_build import drop_unused
 
         drop_unused(sessions, collection_id, collections, settings)
     elif collections:  # configured for FAISS now: do not go looking for a Milvus
         log.warning("pruned Milvus builds; drop their collections yourself: %s", collections)
+
+
+def find_build(sessions: sessionmaker[Session], build_id: int) -> IndexBuild:
+    with sessions() as session:
+        build = session.get(IndexBuild, build_id)
+        if build is None:
+            raise NotFoundError(f"build {build_id} does not exist (see `semsearch builds list`)",
+                                {"build_id": build_id})
+        return build

@@ -73,7 +73,7 @@ def corpus_entries(path: Path, corpus_field: CorpusField) -> list[FaqEntry]:
 def _faq_entries(path: Path) -> list[FaqEntry]:
     from .sources import read_source
 
-    rows = read_source(path)
+    rows = read_source(path, limits=None)
     if rows.errors:
         raise SourceError(f"{len(rows.errors)} invalid corpus row(s): {rows.errors[0]}")
     return rows.entries
@@ -112,7 +112,7 @@ def evaluate_retrieval(settings, encoder, corpus: Path, queries: Path, *,  # typ
     kinds = settings.index_kinds + (",answer" if corpus_field == "answer" else "")
     with tempfile.TemporaryDirectory(prefix="semsearch-eval-") as tmp:
         s = settings.model_copy(update={"data_dir": Path(tmp), "database_url": None,
-                                        "index_kinds": kinds})
+                                        "index_kinds": kinds, "keep_builds": 1})
         sessions = open_database(s.resolved_database_url)
         try:
             writer = DocumentWriter(s, encoder, sessions)
@@ -123,9 +123,7 @@ def evaluate_retrieval(settings, encoder, corpus: Path, queries: Path, *,  # typ
             writer.apply(COLLECTION, writer.plan(COLLECTION, entries, full=False))
             if cache:
                 copy_cache(sessions, open_database(f"sqlite:///{cache.resolve()}"), spaces)
-            build_collection(sessions, COLLECTION, _identity(encoder), s.data_dir,
-                             encoder, flat_threshold=s.flat_threshold,
-                             sq8=s.use_sq8, keep=1)
+            build_collection(sessions, COLLECTION, _identity(encoder), encoder, s)
             status(f"encoding {len(labelled)} queries…")
             with_lexical = s.model_copy(update={"retrieval_mode": "hybrid"})
             registry = CollectionRegistry(with_lexical, encoder, sessions)  # serves every mode

@@ -1,11 +1,12 @@
 """Build a collection's index into Milvus, activate it and move the alias.
 
 Each build is a new Milvus collection named ``<alias>_b<UTC time><random>``; the active
-one keeps serving while the new one is filled, flushed, loaded and counted. Writes
-logged while it was built are replayed onto it, then the build row is recorded and
-activated in one transaction (what semsearch processes follow), and the alias moves
-(what any other Milvus reader follows). A build killed half-way leaves an unrecorded
-collection that a later build drops once it is old enough not to be a concurrent one.
+one keeps serving while the new one is filled, flushed and counted. It is built from the
+reindex's own transaction (``indexer.build.transaction``), recorded and activated in it
+(what semsearch processes follow), and the alias moves once that commits (what any other
+Milvus reader follows). A build that fails drops its collection; one killed half-way
+leaves an unrecorded collection that a later build drops once it is old enough not to be
+a concurrent one.
 """
 from __future__ import annotations
 
@@ -24,10 +25,9 @@ from search.builds import Identity
 from search.config import Settings
 from search.errors import IndexCorruptError
 from search.milvus_builds import (alias_target, choose_index, collection_rows, create_collection,
-                                  drop, point_alias, session_metadata, store_for)
+                                  drop, passage_metadata, point_alias, store_for)
 from search.milvus_store import alias_name, client, live_name, rows
 from search.store import repository
-from search.store.db import snapshot
 from search.store.models import Collection, IndexBuild
 from search.vectorstore import BuildInfo
 
@@ -36,55 +36,45 @@ ORPHAN_AGE_S = 6 * 3600  # an unrecorded build collection younger than this may 
 _INSERT_BATCH = 1_000
 
 
-def build_milvus(sessions: sessionmaker[Session], collection: str, identity: Identity,
-                 settings: Settings, encoder, *, flat_threshold: int):  # type: ignore[no-untyped-def]
-    from .build import BuildReport, _activate, _load_vectors
+def build_milvus(session: Session, coll: Collection, identity: Identity, settings: Settings,
+                 encoder, effects):  # type: ignore[no-untyped-def]
+    """A new Milvus collection holding every passage ``session`` sees, recorded and
+    activated in its transaction; dropped again if that does not commit, and the alias
+    moved only once it has."""
+    from .build import BuildReport, _load_vectors, record
 
     started = time.perf_counter()
-    with sessions() as session:  # one read transaction: passages + watermark agree
-        snapshot(session)
-        coll = repository.get_collection(session, collection)
-        seq = repository.last_change_seq(session, coll.id)
-        ids, kinds, texts, meta = collection_rows(session, coll.id)
-        vectors = _load_vectors(session, encoder, kinds, texts, identity.dim)
+    seq = repository.last_change_seq(session, coll.id)
+    ids, kinds, texts, meta = collection_rows(session, coll.id)
+    vectors = _load_vectors(session, encoder, kinds, texts, identity.dim)
     milvus = client(settings)
     alias = alias_name(settings.milvus_prefix, coll)
-    drop_orphans(sessions, milvus, coll.id, alias)
+    drop_orphans(session, milvus, coll.id, alias)
     name = f"{alias}_b{time.strftime('%Y%m%d%H%M%S', time.gmtime())}{uuid.uuid4().hex[:6]}"
-    kind, params = choose_index(settings.milvus_index, len(ids), flat_threshold)
+    kind, params = choose_index(settings.milvus_index, len(ids), settings.flat_threshold)
     create_collection(milvus, name, identity.dim, kind, params,
                       consistency=settings.milvus_consistency)
-    try:
-        for start in range(0, len(ids), _INSERT_BATCH):
-            part = slice(start, start + _INSERT_BATCH)
-            milvus.insert(name, rows(ids[part], vectors[part], meta),
-                          timeout=settings.milvus_timeout_s)
-        milvus.flush(name)
-        info = BuildInfo(0, coll.id, identity.model_id, identity.dim, f"milvus:{kind}", 0,
-                         len(ids), seq)
-        store = store_for(settings, coll, name, info, 0, session_metadata(sessions))
-        count = store.count()
-        if count != len(ids):
-            raise IndexCorruptError(f"Milvus collection {name} holds {count} vectors after "
-                                    f"inserting {len(ids)}")
-        with sessions() as session:  # writes that landed meanwhile: replay them here
-            builds.catch_up(store, session, encoder)
-        count = store.count()
-    except BaseException:
-        _drop_quietly(milvus, name)
-        raise
-    with sessions.begin() as session:
-        row = IndexBuild(collection_id=coll.id, backend="milvus", model_id=identity.model_id,
-                         dim=identity.dim, pooling=identity.pooling,
-                         normalization=identity.normalization, index_kind=f"milvus:{kind}",
-                         nlist=int(params.get("nlist", 0)), nprobe=0, vector_count=count,
-                         file=name, sha256="-", change_seq=store.change_seq, recall_at_10=None)
-        session.add(row)
-        session.flush()
-        _activate(session, coll.id, row.id)
-        build_id = row.id
-    point_alias(milvus, alias, name)
-    return BuildReport(build_id, f"milvus:{kind}", count, 0, None, time.perf_counter() - started)
+    effects.on_failure(lambda: _drop_quietly(milvus, name))
+    for start in range(0, len(ids), _INSERT_BATCH):
+        part = slice(start, start + _INSERT_BATCH)
+        milvus.insert(name, rows(ids[part], vectors[part], meta),
+                      timeout=settings.milvus_timeout_s)
+    milvus.flush(name)
+    info = BuildInfo(0, coll.id, identity.model_id, identity.dim, f"milvus:{kind}", 0,
+                     len(ids), seq)
+    store = store_for(settings, coll, name, info, 0, lambda pids: passage_metadata(session, pids))
+    count = store.count()
+    if count != len(ids):
+        raise IndexCorruptError(f"Milvus collection {name} holds {count} vectors after "
+                                f"inserting {len(ids)}")
+    row = IndexBuild(collection_id=coll.id, backend="milvus", model_id=identity.model_id,
+                     dim=identity.dim, pooling=identity.pooling,
+                     normalization=identity.normalization, index_kind=f"milvus:{kind}",
+                     nlist=int(params.get("nlist", 0)), nprobe=0, vector_count=count,
+                     file=name, sha256="-", change_seq=seq, recall_at_10=None)
+    record(session, coll.id, row)
+    effects.on_commit(lambda: point_alias(milvus, alias, name))
+    return BuildReport(row.id, f"milvus:{kind}", count, 0, None, time.perf_counter() - started)
 
 
 def _drop_quietly(milvus: Any, name: str) -> None:
@@ -94,12 +84,10 @@ def _drop_quietly(milvus: Any, name: str) -> None:
         log.warning("could not drop the unfinished Milvus collection %s: %s", name, exc)
 
 
-def drop_orphans(sessions: sessionmaker[Session], milvus: Any, collection_id: int,
-                 alias: str) -> None:
+def drop_orphans(session: Session, milvus: Any, collection_id: int, alias: str) -> None:
     """Drop build collections no record names (killed builds) once they are old."""
-    with sessions() as session:
-        recorded = set(session.scalars(select(IndexBuild.file).where(
-            IndexBuild.collection_id == collection_id, IndexBuild.backend == "milvus")))
+    recorded = set(session.scalars(select(IndexBuild.file).where(
+        IndexBuild.collection_id == collection_id, IndexBuild.backend == "milvus")))
     pattern = re.compile(re.escape(alias) + r"_b(\d{14})[0-9a-f]{6}$")
     for name in milvus.list_collections():
         found = pattern.match(name)

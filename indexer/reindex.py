@@ -2,8 +2,9 @@
 
 Steps: read and validate the source (nothing changes if any row is invalid, unless
 ``skip_invalid``), diff it against the collection by external id and content hash,
-encode only texts missing from the embedding cache, write the changes in one
-transaction, build a new index beside the active one and activate it.
+refuse to delete more than half of it (unless ``allow_shrink``), encode only texts
+missing from the embedding cache, then write the changes and build, record and
+activate the new index in one transaction: a reindex that fails changes nothing.
 """
 from __future__ import annotations
 
@@ -25,8 +26,8 @@ from search.config import Settings
 from search.errors import SemsearchError, SourceError
 from search.store import repository
 
-from .build import BuildReport, build_collection
-from .sources import read_source
+from .build import BuildReport, build_in, prune, transaction
+from .sources import EntryLimits, SourceRows, read_source
 from .writer import DocumentWriter, Plan
 
 
@@ -66,35 +67,48 @@ def _progress(console: Console) -> Progress:
                     TimeRemainingColumn(), console=console)
 
 
-def reindex(settings: Settings, sessions: sessionmaker[Session], encoder, source: Path,  # type: ignore[no-untyped-def]
-            collection: str, *, full: bool = False, skip_invalid: bool = False,
-            rebuild: bool = False, console: Console | None = None) -> ReindexReport:
-    console = console or Console(stderr=True)
-    rows = read_source(source)
+def read_checked(source: Path, *, skip_invalid: bool = False, allow_empty: bool = False,
+                 limits: EntryLimits = EntryLimits()) -> SourceRows:
+    """Read and validate a source before anything is loaded or changed."""
+    rows = read_source(source, limits)
     if rows.errors and not skip_invalid:
         shown = "\n".join(rows.errors[:20])
         more = f"\n… and {len(rows.errors) - 20} more" if len(rows.errors) > 20 else ""
         raise SourceError(f"{len(rows.errors)} invalid row(s); nothing was changed "
                           f"(use --skip-invalid to index the rest):\n{shown}{more}",
                           {"errors": rows.errors})
+    if not rows.entries and not allow_empty:
+        what = f"no valid entries ({len(rows.errors)} invalid row(s))" if rows.errors else "no entries"
+        raise SourceError(f"{source} has {what}; nothing was changed")
+    return rows
+
+
+def reindex(settings: Settings, sessions: sessionmaker[Session], encoder,  # type: ignore[no-untyped-def]
+            source: Path | SourceRows, collection: str, *, full: bool = False,
+            skip_invalid: bool = False, rebuild: bool = False, allow_shrink: bool = False,
+            console: Console | None = None) -> ReindexReport:
+    console = console or Console(stderr=True)
+    rows = source if isinstance(source, SourceRows) else read_checked(
+        source, skip_invalid=skip_invalid, allow_empty=full and allow_shrink,
+        limits=EntryLimits.of(settings))
     writer = DocumentWriter(settings, encoder, sessions)
     identity = identity_for(encoder)
     with reindex_lock(settings.data_dir):
         plan = writer.plan(collection, rows.entries, full=full)
+        if not allow_shrink:
+            plan.refuse_shrink(collection)
         with _progress(console) as progress:
             task = progress.add_task("encoding", total=None)
-            encoded = writer.apply(collection, plan,
-                                   on_encode_start=lambda n: progress.update(task, total=n),
-                                   on_encoded=lambda n: progress.advance(task, n))
-        with sessions() as session:
-            coll = repository.get_collection(session, collection)
-            current = is_current(session, coll.id, identity, settings.vector_store)
+            prepared = writer.prepare(plan, on_encode_start=lambda n: progress.update(task, total=n),
+                                      on_encoded=lambda n: progress.advance(task, n))
         build = None
-        if rebuild or not current:
-            with console.status("building the index…"):
-                build = build_collection(sessions, collection, identity, settings.data_dir,
-                                         encoder,
-                                         flat_threshold=settings.flat_threshold,
-                                         sq8=settings.use_sq8, keep=settings.keep_builds,
-                                         settings=settings)
-    return ReindexReport(plan, len(rows.errors), encoded, build)
+        with transaction(sessions, settings) as (session, effects):
+            coll = repository.ensure_collection(session, collection)
+            writer.write(session, coll.id, prepared)
+            if rebuild or plan.writes or not is_current(session, coll.id, identity,
+                                                        settings.vector_store):
+                with console.status("building the index…"):
+                    build = build_in(session, coll, identity, settings, encoder, effects)
+        if build is not None:
+            prune(sessions, coll.id, settings)
+    return ReindexReport(plan, len(rows.errors), prepared.encoded, build)

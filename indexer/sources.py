@@ -10,14 +10,43 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from search.config import Settings
 from search.documents import FaqEntry
 from search.errors import SourceError
+from search.text import lone_surrogate_at, normalize
 
 MAX_ID_LENGTH = 200
+
+
+@dataclass(frozen=True)
+class EntryLimits:
+    """How big one entry may be: every text is encoded on each write, so an entry with
+    thousands of similar questions or a 100k-character question would hold a write (and
+    the encoder) for a minute."""
+
+    question_chars: int = 500  # the standard question and each similar question
+    similar_questions: int = 100
+    answer_chars: int = 20_000
+    tags: int = 64
+
+    @classmethod
+    def of(cls, settings: Settings) -> "EntryLimits":
+        return cls(settings.max_question_chars, settings.max_similar_questions,
+                   settings.max_answer_chars, settings.max_tags)
+
+
+class EntryTooLarge(ValueError):
+    """A row over one of the :class:`EntryLimits` (HTTP 413 on a write)."""
+
+    def __init__(self, message: str, field_name: str, limit: int) -> None:
+        super().__init__(message)
+        self.field_name, self.limit = field_name, limit
 
 
 @dataclass
@@ -26,8 +55,9 @@ class SourceRows:
     errors: list[str] = field(default_factory=list)  # "file:line: reason"
 
 
-def read_source(path: Path) -> SourceRows:
-    """Parse a ``.jsonl``/``.json``/``.csv`` file; never raises for a bad row."""
+def read_source(path: Path, limits: EntryLimits | None = EntryLimits()) -> SourceRows:
+    """Parse a ``.jsonl``/``.json``/``.csv`` file; never raises for a bad row.
+    ``limits`` None checks no sizes (evaluation corpora are not served)."""
     text = _read_text(path)
     suffix = path.suffix.lower()
     if suffix in (".jsonl", ".ndjson", ".json"):
@@ -43,7 +73,7 @@ def read_source(path: Path) -> SourceRows:
             result.errors.append(f"{path}:{line}: {row}")
             continue
         try:
-            entry = to_entry(row)
+            entry = to_entry(row, limits)
         except ValueError as exc:
             result.errors.append(f"{path}:{line}: {exc}")
             continue
@@ -138,20 +168,66 @@ def _metadata(row: dict[str, Any]) -> dict[str, Any]:
     return value
 
 
-def to_entry(row: dict[str, Any]) -> FaqEntry:
-    """Validate one row (FAQ or article) and turn it into an entry."""
-    external_id = _text(row, "id", required=True)
+def _check_metadata(value: Any, where: str = "metadata") -> None:
+    """JSON has no NaN or Infinity: a value that cannot be written back is refused."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"'{where}' is {value}: JSON numbers must be finite")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _check_metadata(item, f"{where}.{key}")
+    if isinstance(value, list):
+        for i, item in enumerate(value):
+            _check_metadata(item, f"{where}[{i}]")
+
+
+def _check_id(external_id: str) -> str:
     if len(external_id) > MAX_ID_LENGTH:
-        raise ValueError(f"'id' is longer than {MAX_ID_LENGTH} characters")
+        raise EntryTooLarge(f"'id' is {len(external_id)} characters; the limit is "
+                            f"{MAX_ID_LENGTH}", "id", MAX_ID_LENGTH)
+    if any(unicodedata.category(c) == "Cc" for c in external_id):
+        raise ValueError("'id' contains control characters")
+    return external_id
+
+
+def _check_sizes(entry: FaqEntry, limits: EntryLimits) -> None:
+    def over(what: str, size: int, limit: int, unit: str = "characters") -> None:
+        if size > limit:
+            raise EntryTooLarge(f"{what} is {size} {unit}; the limit is {limit}", what, limit)
+
+    over("question", len(entry.question), limits.question_chars)
+    over("similar_questions", len(entry.similar_questions), limits.similar_questions, "questions")
+    for i, similar in enumerate(entry.similar_questions):
+        over(f"similar_questions[{i}]", len(similar), limits.question_chars)
+    over("answer", len(entry.answer), limits.answer_chars)
+    over("tags", len(entry.tags), limits.tags, "tags")
+
+
+def to_entry(row: dict[str, Any], limits: EntryLimits | None = EntryLimits()) -> FaqEntry:
+    """Validate one row (FAQ or article) and turn it into an entry."""
+    found = lone_surrogate_at(row)
+    if found:
+        raise ValueError(f"{found} contains a lone UTF-16 surrogate (invalid Unicode)")
+    external_id = _check_id(_text(row, "id", required=True))
+    _check_metadata(row.get("metadata"))
     if "question" not in row and "title" in row:  # knowledge-base article
-        return FaqEntry(external_id, _text(row, "title", True), _text(row, "text", True),
-                        category=_text(row, "category") or None, tags=_string_list(row, "tags"),
-                        metadata=_metadata(row), doc_type="article")
+        entry = FaqEntry(external_id, _text(row, "title", True), _text(row, "text", True),
+                         category=_text(row, "category") or None, tags=_string_list(row, "tags"),
+                         metadata=_metadata(row), doc_type="article")
+    else:
+        entry = _faq_entry(external_id, row)
+    if not normalize(entry.question):
+        raise ValueError("'question' is empty once invisible and control characters are removed")
+    if limits is not None:
+        _check_sizes(entry, limits)
+    return entry
+
+
+def _faq_entry(external_id: str, row: dict[str, Any]) -> FaqEntry:
     return FaqEntry(
         external_id=external_id,
         question=_text(row, "question", required=True),
         answer=_text(row, "answer"),
-        similar_questions=_string_list(row, "similar_questions"),
+        similar_questions=[q for q in _string_list(row, "similar_questions") if normalize(q)],
         category=_text(row, "category") or None,
         tags=_string_list(row, "tags"),
         metadata=_metadata(row),

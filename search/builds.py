@@ -18,7 +18,7 @@ from . import index as faiss_index
 from .errors import IndexCorruptError, IndexMismatchError
 from .store import embeddings, repository
 from .store.models import IndexBuild
-from .vectorstore import BuildInfo, FaissCollectionIndex
+from .vectorstore import BuildInfo, FaissCollectionIndex, FileStamp
 
 @dataclass(frozen=True)
 class Identity:
@@ -52,25 +52,34 @@ def verify(build: IndexBuild, identity: Identity) -> None:
             {"build_id": build.id, "differences": problems})
 
 
-def open_build(build: IndexBuild, data_dir: Path, identity: Identity) -> FaissCollectionIndex:
-    """Load a build's file after checking its record, its checksum and its size."""
+def open_build(build: IndexBuild, data_dir: Path, identity: Identity, *,
+               mmap: bool = False) -> FaissCollectionIndex:
+    """Load a build's file after checking its record, its checksum and its size.
+
+    Messages name the file relative to the data directory (``build.file``): they reach
+    anonymous callers through ``/ready`` and 503 answers.
+    """
     verify(build, identity)
     path = data_dir / build.file
     if not path.exists():
-        raise IndexCorruptError(f"build {build.id}: index file {path} is missing")
+        raise IndexCorruptError(f"build {build.id}: index file {build.file} is missing",
+                                {"build_id": build.id})
+    stamp = FileStamp.of(path, build.file)  # before reading: a later change is then seen
     digest = faiss_index.sha256_file(path)
     if digest != build.sha256:
         raise IndexCorruptError(
-            f"build {build.id}: index file {path} is corrupt (sha256 {digest[:12]}… "
-            f"but {build.sha256[:12]}… was recorded)", {"build_id": build.id})
-    base = faiss_index.load(path)
+            f"build {build.id}: index file {build.file} is corrupt (sha256 {digest[:12]}… "
+            f"but {build.sha256[:12]}… was recorded); run `semsearch reindex SOURCE --rebuild`",
+            {"build_id": build.id})
+    base = faiss_index.load(path, mmap=mmap, shown=build.file)
     if base.ntotal != build.vector_count or base.d != build.dim:
         raise IndexCorruptError(
-            f"build {build.id}: index file holds {base.ntotal} vectors of dimension {base.d}, "
-            f"the database recorded {build.vector_count} of dimension {build.dim}")
+            f"build {build.id}: index file {build.file} holds {base.ntotal} vectors of "
+            f"dimension {base.d}, the database recorded {build.vector_count} of dimension "
+            f"{build.dim}", {"build_id": build.id})
     info = BuildInfo(build.id, build.collection_id, build.model_id, build.dim, build.index_kind,
                      build.nprobe, build.vector_count, build.change_seq)
-    return FaissCollectionIndex(base, info)
+    return FaissCollectionIndex(base, info, stamp)
 
 
 @dataclass

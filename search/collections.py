@@ -20,7 +20,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from . import builds
 from . import index as faiss_index
 from .config import Settings
-from .errors import IndexMismatchError, NotFoundError, NotReadyError, SemsearchError
+from .errors import (IndexCorruptError, IndexMismatchError, NotFoundError, NotReadyError,
+                     SemsearchError)
 from .hubness import DensityCache
 from .lexical import LexicalIndex
 from .store import repository
@@ -43,14 +44,15 @@ class CollectionRegistry:
         self._ids: dict[str, int] = {}
         self._lock = threading.Lock()  # one refresh at a time; readers never wait
         self.errors: dict[str, str] = {}  # collection -> why its newest build is not served
+        self._failed: dict[str, tuple] = {}  # collection -> (what failed to load, why)
 
     def names(self) -> list[str]:
         return sorted(self._stores)
 
     def get(self, name: str) -> VectorStore:
         store = self._stores.get(name)
-        if store is None:
-            self.refresh()
+        if store is None and name not in self.errors and self._exists(name):
+            self.refresh()  # created since the last refresh
             store = self._stores.get(name)
         if store is None and name in self.errors:
             raise NotReadyError(f"collection {name!r} cannot be served: {self.errors[name]}",
@@ -58,6 +60,10 @@ class CollectionRegistry:
         if store is None:
             raise NotFoundError(f"collection {name!r} does not exist", {"collection": name})
         return store
+
+    def _exists(self, name: str) -> bool:
+        with self.sessions() as session:
+            return session.scalar(select(Collection.id).where(Collection.name == name)) is not None
 
     def lexical(self, name: str) -> LexicalIndex | None:
         """The collection's BM25 index (None in dense-only mode)."""
@@ -72,9 +78,12 @@ class CollectionRegistry:
         return sum(s.size for s in self._stores.values())
 
     def refresh(self) -> None:
-        """Pick up new collections, newly activated builds and logged writes."""
+        """Pick up new collections, newly activated builds and logged writes; forget
+        deleted collections; stop serving a build whose file changed under us."""
         with self._lock, self.sessions() as session:
+            present = {}
             for coll in session.scalars(select(Collection)):
+                present[coll.name] = coll.id
                 try:
                     self._refresh_one(session, coll)
                     self.errors.pop(coll.name, None)
@@ -82,23 +91,59 @@ class CollectionRegistry:
                     if self.errors.get(coll.name) != exc.message:
                         log.error("collection %s: %s", coll.name, exc.message)
                     self.errors[coll.name] = exc.message
+            for name in (set(self._stores) | set(self.errors) | set(self._ids)) - set(present):
+                self._forget(name)
+            self._ids.update(present)
+
+    def _forget(self, name: str) -> None:
+        for table in (self._stores, self._lexical, self._ids, self.errors, self._failed):
+            table.pop(name, None)  # type: ignore[attr-defined]
 
     def _refresh_one(self, session: Session, coll: Collection) -> None:
         current = self._stores.get(coll.name)
         build = builds.active_build(session, coll.id)
-        wanted_id = build.id if build is not None else 0
-        if current is None or current.info.build_id != wanted_id:
-            fresh = self._open(session, coll, build)
-            lexical = self._open_lexical(session, coll)
-            applied = builds.catch_up(fresh, session, self.encoder)
-            self._apply_lexical(lexical, applied)
-            self._stores[coll.name] = fresh  # atomic swaps of one reference each
-            if lexical is not None:
-                self._lexical[coll.name] = lexical
-            self._ids[coll.name] = coll.id
+        wanted = (coll.id, build.id if build is not None else 0)
+        if current is None or (current.info.collection_id, current.info.build_id) != wanted:
+            self._reopen(session, coll, build, wanted)
             return
+        problem = current.problem()
+        if problem:  # never serve what no longer matches the verified file
+            self._stores.pop(coll.name)
+            self._lexical.pop(coll.name, None)
+            raise IndexCorruptError(f"collection {coll.name!r}: {problem}")
         applied = builds.catch_up(current, session, self.encoder)
         self._apply_lexical(self._lexical.get(coll.name), applied)
+
+    def _reopen(self, session: Session, coll: Collection, build, wanted: tuple) -> None:  # type: ignore[no-untyped-def]
+        """Load the active build (caught up before the swap, so requests in flight finish
+        on the old one). A build that failed to load is not read again until the active
+        build or its file changes: a corrupt file is hashed once, not every second."""
+        key = (wanted, self._file_state(build))
+        failed = self._failed.get(coll.name)
+        if failed is not None and failed[0] == key:
+            raise IndexCorruptError(failed[1])
+        try:
+            fresh = self._open(session, coll, build)
+        except SemsearchError as exc:
+            if key[1] is not None:  # a file's fault stays until the file changes; a
+                self._failed[coll.name] = (key, exc.message)  # server's may pass: retry
+            raise
+        self._failed.pop(coll.name, None)
+        lexical = self._open_lexical(session, coll)
+        applied = builds.catch_up(fresh, session, self.encoder)
+        self._apply_lexical(lexical, applied)
+        self._stores[coll.name] = fresh  # atomic swaps of one reference each
+        if lexical is not None:
+            self._lexical[coll.name] = lexical
+
+    def _file_state(self, build) -> tuple | None:  # type: ignore[no-untyped-def]
+        if build is None or build.backend != "faiss":
+            return None
+        try:
+            st = (self.settings.data_dir / build.file).stat()
+        except OSError:
+            return ("missing",)
+        return (st.st_size, st.st_mtime_ns, st.st_ino)
 
     def _open_lexical(self, session: Session, coll: Collection) -> LexicalIndex | None:
         if not self.use_lexical:
@@ -130,7 +175,8 @@ class CollectionRegistry:
                 f"build {build.id} is a {build.backend} build but SEMSEARCH_VECTOR_STORE="
                 f"{self.settings.vector_store} (run `semsearch reindex` to build for it, or "
                 f"configure {build.backend})", {"build_id": build.id})
-        return builds.open_build(build, self.settings.data_dir, self.identity)
+        return builds.open_build(build, self.settings.data_dir, self.identity,
+                                 mmap=self.settings.index_mmap)
 
     def collection_id(self, name: str) -> int:
         if name not in self._ids:

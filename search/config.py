@@ -53,6 +53,10 @@ class Settings(BaseSettings):
     flat_threshold: int = Field(default=50_000, ge=1)
     use_sq8: bool = False
     keep_builds: int = Field(default=3, ge=1)
+    # Map index files instead of reading them: the workers of `serve --workers N` then
+    # share one copy through the page cache, but a file truncated under a running server
+    # kills it (SIGBUS), where a read copy only stops serving (see search/index.py).
+    index_mmap: bool = False
     chunk_overlap: int = Field(default=32, ge=0)
 
     # --- vector store: FAISS files in data_dir (default) or Milvus -------------------
@@ -87,6 +91,11 @@ class Settings(BaseSettings):
     api_keys: str = ""  # comma-separated; when set, write routes need one
     cors_origins: str = ""
     max_query_chars: int = Field(default=1000, ge=1)
+    # One entry (PUT or a source row): every text is encoded on each write.
+    max_question_chars: int = Field(default=500, ge=1)  # standard and each similar question
+    max_similar_questions: int = Field(default=100, ge=0)
+    max_answer_chars: int = Field(default=20_000, ge=1)
+    max_tags: int = Field(default=64, ge=0)
     max_candidates: int = Field(default=256, ge=1)
     max_batch_queries: int = Field(default=64, ge=1)
     max_body_bytes: int = Field(default=1_000_000, ge=1024)
@@ -121,6 +130,21 @@ class Settings(BaseSettings):
         if "://" in uri:
             return uri
         return str(Path(uri).expanduser().resolve())
+
+    def shown_path(self, path: Path | str) -> str:
+        """``path`` as messages show it: relative to the data directory when inside it,
+        so that errors never reveal where the server keeps its files."""
+        try:
+            return str(Path(path).resolve().relative_to(self.data_dir.resolve()))
+        except ValueError:
+            return Path(path).name
+
+    @property
+    def database_label(self) -> str:
+        """How messages name the metadata database."""
+        if self.database_url:
+            return "the database"
+        return f"the database ({self.shown_path(self.data_dir / 'semsearch.db')})"
 
     @property
     def api_key_list(self) -> list[str]:

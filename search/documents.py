@@ -32,11 +32,16 @@ class FaqEntry:
     metadata: dict[str, Any] = field(default_factory=dict)
     doc_type: str = "faq"
 
-    def content_hash(self) -> str:
-        """Stable hash of everything that affects passages or what a search returns."""
+    def content_hash(self, expansion: str = "") -> str:
+        """Stable hash of everything that affects passages or what a search returns.
+
+        ``expansion`` names how entries become passages (normalisation rules, indexed
+        kinds, chunk sizes): an entry stored under other rules is then "changed" and a
+        reindex expands it again, instead of keeping passages the rules no longer make.
+        """
         payload = asdict(self)
         blob = json.dumps(payload, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+        return hashlib.sha256((blob + expansion).encode("utf-8")).hexdigest()
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,34 @@ class NotFoundError(SemsearchError):
     http_status = 404
 
 
+class ConflictError(SemsearchError):
+    """The request would destroy data or clash with what exists; say what to do instead."""
+
+    code = "conflict"
+    http_status = 409
+
+
+class ShrinkRefusedError(InvalidInputError):
+    """A reindex would delete most of a collection (an empty or truncated export?)."""
+
+    code = "shrink_refused"
+    http_status = 409
+
+
+class StorageFullError(SemsearchError):
+    """The disk (or the database) is full: nothing was changed."""
+
+    code = "storage_full"
+    http_status = 507
+
+
+class BusyError(SemsearchError):
+    """The database stayed locked by another writer (a reindex) past the busy timeout."""
+
+    code = "busy"
+    http_status = 503
+
+
 class ConfigError(SemsearchError):
     """Settings that cannot work together (unknown pooling, bad path...)."""
 

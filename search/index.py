@@ -9,6 +9,7 @@ on a sample of the data itself.
 """
 from __future__ import annotations
 
+import errno
 import hashlib
 import math
 import os
@@ -18,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import IndexCorruptError
+from .errors import IndexCorruptError, StorageFullError
 
 MIN_POINTS_PER_CENTROID = 39
 TARGET_RECALL = 0.98
@@ -159,21 +160,35 @@ def add(index: Any, vectors: np.ndarray, ids: np.ndarray) -> None:
     index.add_with_ids(vectors, ids)
 
 
-def write_atomic(index: Any, path: Path) -> str:
-    """Write through ``.tmp`` + fsync + ``os.replace``; returns the file's sha256."""
+def write_atomic(index: Any, path: Path, shown: str | None = None) -> str:
+    """Write through ``.tmp`` + fsync + ``os.replace``; returns the file's sha256.
+
+    The file is made read-only: a build file never changes once written (a new build is
+    a new file). A full disk removes the partial ``.tmp`` and raises
+    :class:`StorageFullError` naming ``shown`` (the path as messages show it).
+    """
     faiss = _faiss()
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    faiss.write_index(index, str(tmp))
-    with open(tmp, "rb") as handle:
-        os.fsync(handle.fileno())
-    digest = sha256_file(tmp)
-    os.replace(tmp, path)
-    dir_fd = os.open(path.parent, os.O_RDONLY)
     try:
-        os.fsync(dir_fd)  # make the rename itself durable
-    finally:
-        os.close(dir_fd)
+        faiss.write_index(index, str(tmp))
+        with open(tmp, "rb") as handle:
+            os.fsync(handle.fileno())
+        digest = sha256_file(tmp)
+        os.chmod(tmp, 0o444)
+        os.replace(tmp, path)
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)  # make the rename itself durable
+        finally:
+            os.close(dir_fd)
+    except (OSError, RuntimeError) as exc:
+        tmp.unlink(missing_ok=True)
+        full = getattr(exc, "errno", None) == errno.ENOSPC or "No space left" in str(exc)
+        if full:
+            raise StorageFullError(f"no space left on device while writing "
+                                   f"{shown or path.name}; nothing was changed") from exc
+        raise
     return digest
 
 
@@ -185,15 +200,19 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def load(path: Path, *, mmap: bool = True) -> Any:
-    """Read an index; memory-mapped so several workers share the pages.
+def load(path: Path, *, mmap: bool = False, shown: str | None = None) -> Any:
+    """Read an index file into memory, or map it (``mmap``).
 
-    ``IO_FLAG_MMAP_IFC`` (FAISS >= 1.9) maps flat codes and IVF lists alike; the older
-    ``IO_FLAG_MMAP`` maps only IVF lists. Never both: FAISS then refuses IVF files.
+    Mapped pages are shared by the workers of ``serve --workers N`` through the page
+    cache, but a mapped file truncated underneath kills the process (SIGBUS), so
+    mapping is opt-in. ``IO_FLAG_MMAP_IFC`` (FAISS >= 1.9) maps flat codes and IVF lists
+    alike; the older ``IO_FLAG_MMAP`` maps only IVF lists. Never both: FAISS then
+    refuses IVF files.
     """
     faiss = _faiss()
+    shown = shown or path.name
     if not path.exists():
-        raise IndexCorruptError(f"index file {path} is missing")
+        raise IndexCorruptError(f"index file {shown} is missing")
     flags = 0
     if mmap:
         flags = getattr(faiss, "IO_FLAG_MMAP_IFC", 0) or faiss.IO_FLAG_MMAP
@@ -201,4 +220,18 @@ def load(path: Path, *, mmap: bool = True) -> Any:
         return faiss.read_index(str(path), flags)
     except RuntimeError as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else "unreadable"
-        raise IndexCorruptError(f"index file {path} cannot be read: {first}") from exc
+        raise IndexCorruptError(f"index file {shown} cannot be read: {first}") from exc
+
+
+def ids_of(index: Any) -> np.ndarray:
+    """The external ids an index holds, sorted (IDMap2 and IVF indexes)."""
+    faiss = _faiss()
+    if hasattr(index, "id_map"):
+        ids = faiss.vector_to_array(index.id_map)
+    else:
+        ivf = faiss.extract_index_ivf(index)
+        lists = ivf.invlists
+        parts = [faiss.rev_swig_ptr(lists.get_ids(i), lists.list_size(i)).copy()
+                 for i in range(lists.nlist) if lists.list_size(i)]
+        ids = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+    return np.sort(ids.astype(np.int64, copy=False))

@@ -28,6 +28,12 @@ log = logging.getLogger(__name__)
 _CHUNK = 500
 
 
+def shown_uri(settings) -> str:  # type: ignore[no-untyped-def]
+    """The Milvus URI as messages show it: a Milvus Lite file relative to the data dir."""
+    uri = settings.resolved_milvus_uri
+    return settings.shown_path(uri) if "://" not in uri else uri
+
+
 def passage_metadata(session: Session, ids: Sequence[int]
                      ) -> dict[int, tuple[str | None, list[str]]]:
     """passage id -> (category, tags) of its document; deleted passages are absent."""
@@ -122,7 +128,7 @@ def _open_build(build: IndexBuild, coll: Collection, session: Session, settings,
     milvus = client(settings)
     if not milvus.has_collection(build.file):
         raise IndexCorruptError(f"build {build.id}: Milvus collection {build.file} is missing "
-                                f"at {settings.resolved_milvus_uri}", {"build_id": build.id})
+                                f"at {shown_uri(settings)}", {"build_id": build.id})
     fields = {f["name"]: f for f in milvus.describe_collection(build.file)["fields"]}
     dim = int(fields.get("vector", {}).get("params", {}).get("dim", -1))
     if dim != build.dim or not {"id", "category", "tags"} <= set(fields):

@@ -46,6 +46,13 @@ _BATCH = 1_000
 # passage id -> (category, tags), read from the database when a write is replayed
 Metadata = Callable[[Sequence[int]], dict[int, tuple[str | None, list[str]]]]
 
+# pymilvus pings every 10 s even on an idle connection; a gRPC server with the default
+# policy (Milvus Lite's) answers that with GOAWAY "too_many_pings" and drops the channel.
+# Ping only during calls, at the server's minimum interval (5 minutes): calls have their
+# own timeout (milvus_timeout_s), which is what finds a dead server.
+GRPC_OPTIONS = {"grpc.keepalive_time_ms": 300_000, "grpc.keepalive_timeout_ms": 20_000,
+                "grpc.keepalive_permit_without_calls": 0}
+
 LITE_BUSY = (
     "Milvus Lite at {uri} is open in another process (a running `semsearch serve`?). "
     "Milvus Lite serves one process at a time: stop that process first, or run a Milvus "
@@ -90,7 +97,8 @@ def _connect(uri: str, token: str, db: str, timeout: float) -> Any:
     quiet = logging.getLogger("milvus_lite.server_manager")
     level, quiet.level = quiet.level, logging.CRITICAL  # we explain a failure ourselves
     try:
-        return MilvusClient(uri=uri, token=token, db_name=db, timeout=timeout)
+        return MilvusClient(uri=uri, token=token, db_name=db, timeout=timeout,
+                            grpc_options=GRPC_OPTIONS)
     except Exception as exc:
         if is_lite(uri) and _locked_elsewhere(uri):
             raise ConfigError(LITE_BUSY.format(uri=uri)) from exc
@@ -222,6 +230,9 @@ class MilvusCollectionIndex:
     @property
     def size(self) -> int:
         return self._size
+
+    def problem(self) -> str | None:
+        return None  # Milvus checks its own segments; there is no file of ours to watch
 
     def search(self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None, *,
                category: str | None = None,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
@@ -46,19 +47,52 @@ class VectorStore(Protocol):
 
     def remove(self, ids: np.ndarray) -> None: ...
 
+    def problem(self) -> str | None:
+        """Why this store must stop serving (its build file changed), or None."""
+
     @property
     def size(self) -> int: ...
+
+
+@dataclass(frozen=True)
+class FileStamp:
+    """What a build file looked like when it was loaded and verified."""
+
+    path: Path
+    shown: str  # as messages show it (relative to the data directory)
+    size: int
+    mtime_ns: int
+    inode: int
+
+    @classmethod
+    def of(cls, path: Path, shown: str) -> "FileStamp":
+        st = path.stat()
+        return cls(path, shown, st.st_size, st.st_mtime_ns, st.st_ino)
+
+    def changed(self) -> str | None:
+        try:
+            now = FileStamp.of(self.path, self.shown)
+        except OSError:
+            return f"index file {self.shown} was removed after it was loaded"
+        if (now.size, now.mtime_ns, now.inode) != (self.size, self.mtime_ns, self.inode):
+            return (f"index file {self.shown} changed after it was loaded (size {self.size} "
+                    f"-> {now.size} bytes); build files are never rewritten, so it is not "
+                    "served: run `semsearch reindex SOURCE --rebuild`, or restore the file")
+        return None
 
 
 class FaissCollectionIndex:
     """One collection's active build plus the online changes made since it."""
 
-    def __init__(self, base: Any, info: BuildInfo) -> None:
+    def __init__(self, base: Any, info: BuildInfo, stamp: FileStamp | None = None) -> None:
         self.base = base
         self.info = info
+        self.stamp = stamp
         self.change_seq = info.change_seq  # watermark: changes up to here are applied
+        self._base_ids = faiss_index.ids_of(base) if base.ntotal else np.zeros(0, np.int64)
         self._delta = faiss_index.new_flat(info.dim)
-        self._removed: set[int] = set()
+        self._delta_ids: set[int] = set()
+        self._removed: set[int] = set()  # ids of the base that no longer exist
         self._removed_array = np.zeros(0, dtype=np.int64)
         self._lock = threading.Lock()  # guards delta and the removed set
 
@@ -66,18 +100,32 @@ class FaissCollectionIndex:
     def size(self) -> int:
         return int(self.base.ntotal + self._delta.ntotal - len(self._removed))
 
+    def problem(self) -> str | None:
+        return self.stamp.changed() if self.stamp else None
+
     def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
         if len(ids) == 0:
             return
         with self._lock:
             faiss_index.add(self._delta, vectors, ids)
+            self._delta_ids.update(int(i) for i in ids)
 
     def remove(self, ids: np.ndarray) -> None:
+        """Forget passages: those added online leave the delta, those of the base are
+        excluded from its searches. Ids held by neither (a change log can remove a
+        passage it added since the build) change nothing."""
+        ids = np.asarray(ids, dtype=np.int64)
         if len(ids) == 0:
             return
         with self._lock:
-            self._removed.update(int(i) for i in ids)
-            self._removed_array = np.fromiter(self._removed, dtype=np.int64)
+            online = [int(i) for i in ids if int(i) in self._delta_ids]
+            if online:
+                self._delta.remove_ids(np.asarray(online, dtype=np.int64))
+                self._delta_ids.difference_update(online)
+            in_base = ids[np.isin(ids, self._base_ids)]
+            if len(in_base):
+                self._removed.update(int(i) for i in in_base)
+                self._removed_array = np.fromiter(self._removed, dtype=np.int64)
 
     def search(self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None, *,
                category: str | None = None,
@@ -88,8 +136,7 @@ class FaissCollectionIndex:
         with self._lock:
             if self._delta.ntotal == 0:
                 return scores, ids
-            d_scores, d_ids = faiss_index.search(self._delta, queries, k, allowed=allowed,
-                                                 excluded=excluded)
+            d_scores, d_ids = faiss_index.search(self._delta, queries, k, allowed=allowed)
         return _merge(scores, ids, d_scores, d_ids, k)
 
 

@@ -44,3 +44,16 @@ def test_only_the_index_module_imports_faiss() -> None:
     users = [str(p.relative_to(REPO)) for pkg in ("search", "indexer", "api")
              for p in _files(pkg) if "faiss" in _imports(p)]
     assert users == ["search/index.py"]
+
+
+def test_runtime_files_in_the_data_directory_are_ignored_by_git() -> None:
+    """What the product writes under data/ never shows up as untracked."""
+    import subprocess
+
+    runtime = ["data/.reindex.lock", "data/semsearch.db", "data/semsearch.db-wal",
+               "data/semsearch.db-shm", "data/builds/c1-x.faiss", "data/builds/c1-x.faiss.tmp",
+               "data/models/multilingual-e5-small-q4/model.safetensors",
+               "data/models/precision-choice.json", "data/profiles/m.json", "data/milvus.db"]
+    done = subprocess.run(["git", "check-ignore", "--no-index", *runtime], cwd=REPO,
+                          capture_output=True, text=True)
+    assert sorted(done.stdout.split()) == sorted(runtime)

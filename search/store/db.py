@@ -6,6 +6,9 @@ instead of failing. Commands that open the database upgrade it to the newest sch
 """
 from __future__ import annotations
 
+import errno
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
@@ -13,7 +16,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from ..errors import ConfigError
+from ..errors import BusyError, ConfigError, StorageFullError
 
 ALEMBIC_DIR = Path(__file__).resolve().parents[2] / "alembic"
 BUSY_TIMEOUT_MS = 30_000
@@ -42,6 +45,36 @@ def make_engine(url: str) -> Engine:
     if parsed.drivername in ("postgresql", "postgres"):
         url = parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
     return create_engine(url, pool_pre_ping=True)
+
+
+_FULL = ("database or disk is full", "No space left on device")
+_DISK_FULL_SQLSTATE = "53100"  # PostgreSQL's disk_full
+
+
+@contextmanager
+def storage_errors(what: str) -> Iterator[None]:
+    """Turn a full disk and a lock held past the busy timeout into domain errors.
+
+    ``what`` names what was being written ("the database", a build file), relative to
+    the data directory so that the message shows no server path. The transaction the
+    error interrupted is rolled back by its own ``with`` block: nothing was changed.
+    """
+    try:
+        yield
+    except OperationalError as exc:
+        text = str(exc.orig)
+        if any(m in text for m in _FULL) or getattr(exc.orig, "sqlstate", None) == _DISK_FULL_SQLSTATE:
+            raise StorageFullError(f"no space left on device while writing {what}; "
+                                   "nothing was changed") from exc
+        if "database is locked" in text:
+            raise BusyError("the database is busy (another process, e.g. a reindex, is "
+                            "writing); retry shortly") from exc
+        raise
+    except OSError as exc:
+        if exc.errno == errno.ENOSPC:
+            raise StorageFullError(f"no space left on device while writing {what}; "
+                                   "nothing was changed") from exc
+        raise
 
 
 def snapshot(session: Session) -> None:

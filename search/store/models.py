@@ -124,6 +124,18 @@ class IndexBuild(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
+class BuildSnapshot(Base):
+    """The entries a build was made from (gzipped JSON Lines of FaqEntry fields), so that
+    activating the build again can bring them back (``semsearch builds activate``)."""
+
+    __tablename__ = "build_snapshots"
+
+    build_id: Mapped[int] = mapped_column(
+        ForeignKey("index_builds.id", ondelete="CASCADE"), primary_key=True)
+    entries: Mapped[int] = mapped_column(Integer)
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+
+
 class EmbeddingCache(Base):
     """Vectors by (model, hash of the exact text fed to the model)."""
 

@@ -6,6 +6,7 @@ land together.
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -13,8 +14,8 @@ from sqlalchemy import case, delete, func, select
 from sqlalchemy.orm import Session
 
 from ..documents import FaqEntry, PassageSpec, text_hash
-from ..errors import NotFoundError
-from .models import Change, Collection, Document, DocumentTag, Passage
+from ..errors import InvalidInputError, NotFoundError
+from .models import Change, Collection, Document, DocumentTag, IndexBuild, Passage
 
 
 @dataclass
@@ -25,20 +26,53 @@ class WriteResult:
     changed: bool
 
 
+COLLECTION_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def check_collection_name(name: str) -> str:
+    """Collections are named like identifiers, so a typo cannot pass for a new one."""
+    if not isinstance(name, str) or not COLLECTION_NAME.fullmatch(name):
+        raise InvalidInputError(f"invalid collection name {name!r}: use 1-64 letters, digits, "
+                                "'_' or '-'", {"collection": name, "pattern": COLLECTION_NAME.pattern})
+    return name
+
+
+def find_collection(session: Session, name: str) -> Collection | None:
+    return session.scalar(select(Collection).where(Collection.name == name))
+
+
 def get_collection(session: Session, name: str) -> Collection:
-    found = session.scalar(select(Collection).where(Collection.name == name))
+    found = find_collection(session, name)
     if found is None:
-        raise NotFoundError(f"collection {name!r} does not exist", {"collection": name})
+        raise NotFoundError(f"collection {name!r} does not exist (create it with PUT "
+                            f"/v1/collections/{name} or `semsearch reindex SOURCE --collection "
+                            f"{name}`)", {"collection": name})
     return found
 
 
 def ensure_collection(session: Session, name: str) -> Collection:
-    found = session.scalar(select(Collection).where(Collection.name == name))
+    """The named collection, created (with a valid name) when missing."""
+    found = find_collection(session, name)
     if found is None:
-        found = Collection(name=name)
+        found = Collection(name=check_collection_name(name))
         session.add(found)
         session.flush()
     return found
+
+
+def delete_collection(session: Session, collection: Collection) -> list[IndexBuild]:
+    """Delete a collection with its entries, passages, change log and build records;
+    returns the build records so that the caller can remove their files."""
+    doomed = list(session.scalars(select(IndexBuild).where(IndexBuild.collection_id == collection.id)))
+    session.execute(delete(Change).where(Change.collection_id == collection.id))
+    session.execute(delete(DocumentTag).where(DocumentTag.document_id.in_(
+        select(Document.id).where(Document.collection_id == collection.id))))
+    session.execute(delete(Passage).where(Passage.collection_id == collection.id))
+    session.execute(delete(Document).where(Document.collection_id == collection.id))
+    for build in doomed:
+        session.delete(build)
+    session.delete(collection)
+    return doomed
 
 
 def collection_stats(session: Session) -> list[tuple[Collection, int, int]]:
@@ -67,9 +101,9 @@ def document_hashes(session: Session, collection_id: int) -> dict[str, str]:
 
 
 def upsert_document(session: Session, collection_id: int, entry: FaqEntry,
-                    passages: Sequence[PassageSpec]) -> WriteResult:
-    """Insert or replace one entry and its passages; unchanged entries are left alone."""
-    digest = entry.content_hash()
+                    passages: Sequence[PassageSpec], digest: str) -> WriteResult:
+    """Insert or replace one entry and its passages; an entry stored with the same
+    ``digest`` (its content hash under the writer's expansion rules) is left alone."""
     doc = get_document(session, collection_id, entry.external_id)
     removed: list[int] = []
     if doc is not None:

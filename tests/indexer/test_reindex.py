@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from indexer.build import activate, list_builds
+from indexer.activate import activate
+from indexer.build import list_builds
 from indexer.reindex import reindex
 from search.errors import SourceError
 from search.service import SearchService
@@ -100,13 +101,17 @@ def test_builds_are_kept_and_can_be_rolled_back(indexed, tmp_path) -> None:  # t
         rows = SAMPLE + [{"id": f"x{i}", "question": f"第{i}个临时问题"}]
         reindex(settings, sessions, encoder, write_source(tmp_path / f"{i}.jsonl", rows),
                 "default", full=True, console=QUIET)
-    builds = list_builds(sessions, "default")
+    builds = [b for b, name in list_builds(sessions, "default") if name == "default"]
     assert len(builds) == settings.keep_builds and builds[0].active
     files = sorted(p.name for p in (settings.data_dir / "builds").glob("*.faiss"))
     assert files == sorted(Path(b.file).name for b in builds)
-    activate(sessions, builds[-1].id)
+    oldest = builds[-1]  # made from SAMPLE + x1; x3 came later
+    done = activate(sessions, oldest.id, settings, load_encoder=lambda: encoder)
+    assert (len(done.plan.new), len(done.plan.deleted)) == (1, 1)
     service.registry.refresh()
-    assert service.registry.get("default").info.build_id == builds[-1].id != first
+    assert service.registry.get("default").info.build_id == oldest.id != first
+    assert top(service, "第1个临时问题") == "x1"  # the build's entries are served again
+    assert top(service, "第3个临时问题") != "x3"
 
 
 def test_questions_and_answers_are_encoded_and_cached_in_their_roles(settings, tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -153,3 +158,25 @@ def test_questions_and_answers_are_encoded_and_cached_in_their_roles(settings, t
         coll = repository.get_collection(session, "default")
         assert is_current(session, coll.id, identity_for(encoder))
         assert not is_current(session, coll.id, identity_for(plain))
+
+
+def test_entries_stored_under_other_expansion_rules_are_expanded_again(indexed, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Changing what is indexed (here: answers too) re-expands every entry on the next
+    reindex, although the source did not change."""
+    settings, sessions, encoder, service = indexed
+    with_answers = settings.model_copy(update={"index_kinds": "question,similar,answer"})
+    report = reindex(with_answers, sessions, encoder, write_source(tmp_path / "same.jsonl", SAMPLE),
+                     "default", console=QUIET)
+    assert len(report.plan.changed) == len(SAMPLE) and report.build is not None
+    kinds = {kind for _, kind, _ in repository_passages(sessions)}
+    assert kinds & {"answer", "chunk"}  # answers are indexed now (long ones in chunks)
+    again = reindex(with_answers, sessions, encoder, write_source(tmp_path / "same.jsonl", SAMPLE),
+                    "default", console=QUIET)
+    assert again.plan.writes == 0 and again.build is None
+
+
+def repository_passages(sessions):  # type: ignore[no-untyped-def]
+    from search.store import repository
+
+    with sessions() as session:
+        return repository.all_passages(session, repository.get_collection(session, "default").id)

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from sqlalchemy import select, update
 
-from indexer.build import activate, list_builds
+from indexer.activate import activate
+from indexer.build import list_builds
 from indexer.reindex import reindex
 from indexer.writer import DocumentWriter
 from search import milvus_store
@@ -150,7 +151,7 @@ def test_reindex_moves_the_alias_prunes_and_rolls_back(tmp_path, postgres) -> No
     for n in (21, 22):  # two more builds, each adding an entry
         reindex(settings, sessions, FakeEncoder(), write_source(tmp_path / f"{n}.jsonl", SAMPLE[:n]),
                 "default", console=QUIET)
-    builds = list_builds(sessions, "default")
+    builds = [b for b, _ in list_builds(sessions, "default")]
     alias, target, names = milvus_names(settings)
     assert [b.active for b in builds] == [True, False] and target == builds[0].file
     assert names == sorted(b.file for b in builds)  # the first build's collection is gone
@@ -158,19 +159,25 @@ def test_reindex_moves_the_alias_prunes_and_rolls_back(tmp_path, postgres) -> No
     assert first.search(FakeEncoder().encode_queries([SAMPLE[21]["question"]]), 1)[1][0][0] >= 0
     service.registry.refresh()
     assert service.registry.get("default").info.build_id == builds[0].id
-    # Roll back to the older build; a write made after it was built is replayed onto it.
+    # Roll back to the older build: the entries it was made from are served again, so an
+    # entry written since (online or by the later reindex) is gone.
     writer = DocumentWriter(settings, FakeEncoder(), sessions)
     writer.upsert("default", FaqEntry("late-1", "发票可以寄到公司吗", category="支付"))
-    activate(sessions, builds[1].id, settings)
+    done = activate(sessions, builds[1].id, settings, load_encoder=FakeEncoder)
+    assert sorted(done.plan.deleted) == sorted(["late-1", SAMPLE[21]["id"]])
     assert milvus_names(settings)[1] == builds[1].file
     service.registry.refresh()
     assert service.registry.get("default").info.build_id == builds[1].id
-    assert service.search("发票可以寄到公司吗", top_k=1).hits[0].external_id == "late-1"
+    found = [h.external_id for h in service.search("发票可以寄到公司吗", top_k=30).hits]
+    assert "late-1" not in found and SAMPLE[21]["id"] not in found and len(found) == 21
 
 
 def test_documents_written_before_any_build_are_served(tmp_path, postgres) -> None:  # type: ignore[no-untyped-def]
     settings = make_settings(tmp_path, postgres, "sqlite", "milvus")
     sessions = open_database(settings.resolved_database_url)
+    from indexer import collections
+
+    assert collections.create(sessions, "default", settings)  # explicitly, before any write
     writer = DocumentWriter(settings, FakeEncoder(), sessions)
     writer.upsert("default", FaqEntry("only-1", "会员到期了怎么续费", category="会员"))
     service = SearchService(settings, FakeEncoder(), sessions)
@@ -293,3 +300,17 @@ def test_only_the_milvus_store_module_imports_pymilvus() -> None:
     users = [str(p.relative_to(REPO)) for pkg in ("search", "indexer", "api")
              for p in _files(pkg) if _imports(p) & {"pymilvus", "milvus_lite"}]
     assert users == ["search/milvus_store.py"]
+
+
+def test_the_milvus_client_never_pings_an_idle_connection(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A gRPC server with the default policy (Milvus Lite's) sends GOAWAY "too_many_pings"
+    to a client that pings idle connections more often than every 5 minutes, as pymilvus
+    does by default (every 10 s): the client must ask for less."""
+    import pymilvus
+
+    seen: dict = {}
+    monkeypatch.setattr(pymilvus, "MilvusClient", lambda **kwargs: seen.update(kwargs) or object())
+    milvus_store._connect(str(tmp_path / "m.db"), "", "", 5.0)
+    options = seen["grpc_options"]
+    assert not options["grpc.keepalive_permit_without_calls"]
+    assert options["grpc.keepalive_time_ms"] >= 300_000

@@ -1,5 +1,6 @@
-"""Every index kind loads memory-mapped: its pages come from the file (the page cache the
-workers of ``serve --workers N`` share), not from each process's own memory."""
+"""With ``SEMSEARCH_INDEX_MMAP`` every index kind loads memory-mapped: its pages come from
+the file (the page cache the workers of ``serve --workers N`` share), not from each
+process's own memory."""
 from __future__ import annotations
 
 import json
@@ -31,7 +32,7 @@ def rss():
 queries = np.load(sys.argv[2])
 faiss_index._faiss()  # the import itself costs memory: not the index's
 before = rss()
-index = faiss_index.load(Path(sys.argv[1]))
+index = faiss_index.load(Path(sys.argv[1]), mmap=True)
 _, ids = faiss_index.search(index, queries, 10, nprobe=int(sys.argv[3]))
 after = rss()
 print(json.dumps({"anon": after["RssAnon"] - before["RssAnon"],

@@ -44,11 +44,13 @@ def test_writes_log_changes_and_passage_ids_are_never_reused(settings) -> None: 
     specs = [PassageSpec("question", 0, "退款多久到账"), PassageSpec("similar", 1, "钱几天退回来")]
     with sessions.begin() as session:
         coll = repository.ensure_collection(session, "default")
-        first = repository.upsert_document(session, coll.id, FaqEntry("a", "退款多久到账", tags=["t"]), specs)
+        first = repository.upsert_document(session, coll.id, FaqEntry("a", "退款多久到账", tags=["t"]), specs,
+                                           "v1")
     with sessions.begin() as session:
         removed = repository.delete_document(session, coll.id, "a")
     with sessions.begin() as session:
-        again = repository.upsert_document(session, coll.id, FaqEntry("a", "退款多久到账", tags=["t"]), specs)
+        again = repository.upsert_document(session, coll.id, FaqEntry("a", "退款多久到账", tags=["t"]), specs,
+                                           "v1")
     assert removed == first.added and min(again.added) > max(first.added)
     with sessions() as session:
         log = repository.changes_since(session, coll.id, 0)
