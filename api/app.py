@@ -8,8 +8,9 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import AsyncIterator
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Response
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi_offline import FastAPIOffline
 from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -80,27 +81,47 @@ class JsonByDefault:
         await self.app(scope, receive, send)
 
 
+class AnswerOptions:
+    """``OPTIONS`` answers 204 with every method the path allows (no route declares
+    OPTIONS, so the router would answer 405 naming one route's methods only)."""
+
+    def __init__(self, app: ASGIApp, routes_of: FastAPI) -> None:
+        self.app, self.routes_of = app, routes_of
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "OPTIONS":
+            return await self.app(scope, receive, send)
+        allowed = errors.allowed_methods(self.routes_of, scope)
+        if allowed:
+            response = Response(status_code=204, headers={"Allow": ", ".join(allowed)})
+        else:
+            response = errors.error_response(404, "not_found", "Not Found")
+        await response(scope, receive, send)
+
+
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """The server listens at once; the engine loads meanwhile (``/health`` answers, other
+    routes say 503 until it is ready)."""
     engine: Engine = app.state.engine
-    await asyncio.get_running_loop().run_in_executor(None, engine.load)
-    await engine.batcher.start()
-    engine.start_refresher()
-    log.info("ready: model %s, collections %s", engine.encoder.model_id, engine.registry.names())
+    loading = asyncio.create_task(engine.start(), name="engine-start")
     try:
         yield
     finally:
-        engine.stop()
-        await engine.batcher.stop()
+        loading.cancel()
+        await engine.stop()
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
-    app = FastAPI(title="semsearch", version="0.1.0", lifespan=lifespan,
-                  description="Chinese-first semantic search for FAQ and knowledge bases.")
+    # FastAPIOffline serves Swagger UI and ReDoc from files in its package: /docs works
+    # without a network (FastAPI's own pages load them from a CDN).
+    app = FastAPIOffline(title="semsearch", version="0.1.0", lifespan=lifespan,
+                         description="Chinese-first semantic search for FAQ and knowledge bases.")
     app.state.engine = Engine(settings)
     app.state.settings = settings
     errors.install(app)
+    app.add_middleware(AnswerOptions, routes_of=app)  # inside CORS: preflights go there
     if settings.cors_origins:
         origins = [o.strip() for o in settings.cors_origins.split(",") if o.strip()]
         app.add_middleware(CORSMiddleware, allow_origins=origins, allow_methods=["*"],
@@ -122,6 +143,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (search, embeddings, compat, documents, ops, web):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
     return app
 
 

@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from search.errors import OverloadedError, SemsearchError
+from search.errors import NotReadyError, OverloadedError, SemsearchError
 
 log = logging.getLogger("semsearch.api")
 
@@ -23,6 +23,23 @@ def error_response(status: int, code: str, message: str, detail: Any = None,
                    headers: dict[str, str] | None = None) -> JSONResponse:
     body = {"error": {"code": code, "message": message, "detail": jsonable_encoder(detail)}}
     return JSONResponse(body, status_code=status, headers=headers)
+
+
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+
+def allowed_methods(app: FastAPI, scope: dict) -> list[str]:
+    """Every method some route serves at this path. Starlette's 405 names only the first
+    matching route's (GET without PUT and DELETE on a document)."""
+    from starlette.routing import Match, Mount
+
+    def serves(route, method: str) -> bool:  # type: ignore[no-untyped-def]
+        if isinstance(route, Mount):  # static files: they match any method, serve two
+            return method in ("GET", "HEAD") and route.matches(scope)[0] == Match.FULL
+        return route.matches({**scope, "method": method})[0] == Match.FULL
+
+    allowed = [m for m in _METHODS if any(serves(r, m) for r in app.router.routes)]
+    return allowed + ["OPTIONS"] if allowed else []
 
 
 def _validation_message(errors: list[dict[str, Any]]) -> str:
@@ -46,7 +63,7 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(SemsearchError)
     async def _domain(_: Request, exc: SemsearchError) -> JSONResponse:
         headers = {"Retry-After": "1"} if isinstance(exc, OverloadedError) else None
-        if exc.http_status >= 500:
+        if exc.http_status >= 500 and not isinstance(exc, NotReadyError):  # polled: no noise
             log.error("%s: %s", exc.code, exc.message)
         return error_response(exc.http_status, exc.code, exc.message, exc.detail, headers)
 
@@ -59,14 +76,20 @@ def install(app: FastAPI) -> None:
         return error_response(422, "invalid_input", _validation_message(errors), _clean(errors))
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         if exc.status_code == 400 and exc.detail == "There was an error parsing the body":
             # FastAPI's answer to a body that is not UTF-8 at all
             return error_response(422, "invalid_json",
                                   "the request body is not valid UTF-8 JSON")
         code = _HTTP_CODES.get(exc.status_code, "error")
         message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
-        return error_response(exc.status_code, code, message, None, getattr(exc, "headers", None))
+        headers = dict(getattr(exc, "headers", None) or {})
+        if exc.status_code == 405:
+            # a mounted static directory rewrites the scope's path: it serves GET and HEAD
+            allowed = allowed_methods(app, request.scope) or ["GET", "HEAD"]
+            headers["Allow"] = ", ".join(allowed)
+            message = f"{request.method} is not allowed here; allowed: {', '.join(allowed)}"
+        return error_response(exc.status_code, code, message, None, headers or None)
 
     @app.exception_handler(Exception)
     async def _bug(request: Request, exc: Exception) -> JSONResponse:

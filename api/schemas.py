@@ -1,34 +1,68 @@
 """Request and response schemas (kept apart from ORM rows and domain types)."""
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+from search.text import lone_surrogate_at
 
 BandName = Literal["high", "medium", "low", "none"]
+MAX_FILTER_TAGS = 64
 
 
-class Strict(BaseModel):
+class Request(BaseModel):
+    """Every request body: text must be valid Unicode, checked once here for all fields."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _valid_unicode(cls, data: Any) -> Any:
+        found = lone_surrogate_at(data)
+        if found:  # the message never repeats the text: it could not be encoded
+            raise ValueError(f"{found} contains a lone UTF-16 surrogate (an unpaired "
+                             "\\ud800-\\udfff escape); send valid Unicode text")
+        return data
+
+
+class Strict(Request):
     """Requests reject wrong JSON types and unknown fields instead of guessing."""
 
     model_config = ConfigDict(strict=True, extra="forbid")
 
 
+def _whole_number(value: Any) -> Any:
+    """JSON Schema's integers include 3.0; booleans are not numbers here."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, bool):
+        raise ValueError("expected an integer, got a boolean")
+    return value
+
+
+WholeNumber = Annotated[int, BeforeValidator(_whole_number)]
+# A text to encode: at least one visible character (the schema says so, so that clients
+# and fuzzers know an empty question is refused).
+Text = Annotated[str, Field(min_length=1, pattern=r"\S")]
+
+
 class SearchOptions(Strict):
-    top_k: int = Field(5, ge=1, le=100, description="Entries to return (1–100).")
-    collection: str | None = Field(None, description="Collection; default from settings.")
-    category: str | None = Field(None, description="Only entries of this category.")
-    tags: list[str] = Field(default_factory=list, description="Only entries with all these tags.")
+    top_k: WholeNumber = Field(5, ge=1, le=100, description="Entries to return (1–100).")
+    collection: str | None = Field(None, max_length=200,
+                                   description="Collection; default from settings.")
+    category: str | None = Field(None, max_length=200, description="Only entries of this category.")
+    tags: list[Annotated[str, Field(max_length=200)]] = Field(
+        default_factory=list, max_length=MAX_FILTER_TAGS,
+        description=f"Only entries with all these tags (at most {MAX_FILTER_TAGS}).")
     min_band: BandName | None = Field(None, description="Drop hits below this band.")
     min_score: float | None = Field(None, ge=-1.0, le=1.0, description="Drop hits below this cosine.")
 
 
 class SearchRequest(SearchOptions):
-    query: str = Field(..., description="The user's question.", examples=["密码忘了怎么办"])
+    query: Text = Field(..., description="The user's question.", examples=["密码忘了怎么办"])
 
 
 class BatchSearchRequest(SearchOptions):
-    queries: list[str] = Field(..., min_length=1)
+    queries: list[Text] = Field(..., min_length=1)
 
 
 class Hit(BaseModel):
@@ -46,6 +80,10 @@ class Hit(BaseModel):
     metadata: dict[str, Any] = {}
     ambiguous: bool = Field(False, description="Another entry reached `high` too, so this "
                             "hit was lowered to `medium`: which entry is meant is unclear.")
+    rank_score: float = Field(description="What the hits are ordered by. In the default "
+                              "hybrid mode it fuses the cosine (corrected for hubness) with "
+                              "BM25, so the order can differ from `score`; `score` and `band` "
+                              "are the raw cosine of the best matching phrasing.")
 
 
 class SearchResponse(BaseModel):
@@ -64,8 +102,8 @@ class BatchSearchResponse(BaseModel):
 
 
 class SimilarityRequest(Strict):
-    source: str
-    candidates: list[str] = Field(..., min_length=1)
+    source: Text
+    candidates: list[Text] = Field(..., min_length=1)
 
 
 class SimilarityScore(BaseModel):
@@ -84,15 +122,15 @@ class SimilarityResponse(BaseModel):
     took_ms: float
 
 
-class EmbeddingsRequest(BaseModel):
+class EmbeddingsRequest(Request):
     """OpenAI-compatible; ``input_type`` is an extension (query adds the query prefix)."""
 
     model_config = ConfigDict(extra="ignore")
 
-    input: str | list[str]
+    input: Text | list[Text] = Field(description="One text or a list of texts.")
     model: str | None = None
     encoding_format: Literal["float", "base64"] = "float"
-    dimensions: int | None = None
+    dimensions: WholeNumber | None = None
     input_type: Literal["query", "question", "passage"] = "query"
     user: str | None = None
 
@@ -116,7 +154,7 @@ class EmbeddingsResponse(BaseModel):
 
 
 class DocumentIn(Strict):
-    question: str = Field(..., min_length=1)
+    question: Text
     answer: str = ""
     similar_questions: list[str] = Field(default_factory=list)
     category: str | None = None
@@ -146,8 +184,10 @@ class CollectionOut(BaseModel):
     categories: list[str]
 
 
-class PredictRequest(BaseModel):
-    data: list[Any]
+class PredictRequest(Request):
+    data: list[str | bool] = Field(min_length=2, description=(
+        '[source, "cand1\\ncand2"] for scores; [text, "", true/false…] for a vector; '
+        "[s1, c1, s2, c2, …] for several score groups"))
 
 
 class ErrorBody(BaseModel):

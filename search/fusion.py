@@ -34,7 +34,14 @@ def merge_scores(cosines: Sequence[float], merge: str) -> float:
 
 def rank_documents(scores: Sequence[tuple[float, float]], mode: str, weight: float,
                    fusion: str = "blend", cosine_unit: float = 1.0) -> list[int]:
-    """Indices of ``scores`` ((cosine, bm25) per document) from best to worst.
+    """Indices of ``scores`` ((cosine, bm25) per document) from best to worst."""
+    key = ranking_keys(scores, mode, weight, fusion, cosine_unit)
+    return list(np.argsort(-key, kind="stable"))
+
+
+def ranking_keys(scores: Sequence[tuple[float, float]], mode: str, weight: float,
+                 fusion: str = "blend", cosine_unit: float = 1.0) -> np.ndarray:
+    """The value each document is ranked by (higher first): its ``rank_score``.
 
     The blend adds the cosine counted in ``cosine_unit`` (the model's band spread, high -
     low threshold, so one weight suits models that spread cosines differently) and BM25
@@ -43,7 +50,7 @@ def rank_documents(scores: Sequence[tuple[float, float]], mode: str, weight: flo
     the first hits does not change with ``top_k``.
     """
     if not scores:
-        return []
+        return np.zeros(0)
     cos = np.array([s[0] for s in scores], dtype=np.float64)
     bm25 = np.array([s[1] for s in scores], dtype=np.float64)
     if mode == "dense":
@@ -56,4 +63,4 @@ def rank_documents(scores: Sequence[tuple[float, float]], mode: str, weight: flo
         best = bm25.max()
         lexical = bm25 / best if best > 0 else np.zeros_like(bm25)
         key = (1 - weight) * cos / cosine_unit + weight * lexical
-    return list(np.argsort(-key, kind="stable"))
+    return key

@@ -18,7 +18,7 @@ from .bands import BAND_LABELS, Band, band_at_least
 from .collections import CollectionRegistry
 from .config import Settings
 from .errors import InputTooLargeError, InvalidInputError
-from .fusion import merge_scores, rank_documents
+from .fusion import merge_scores, ranking_keys
 from .lexical import LexicalIndex, lookup, top_scores
 from .store import embeddings, repository
 from .text import normalize
@@ -44,6 +44,7 @@ class SearchHit:
     matched_kind: str
     metadata: dict = field(default_factory=dict)
     ambiguous: bool = False  # another entry also reached ``high``: demoted to ``medium``
+    rank_score: float = 0.0  # what the hits are ordered by (see search.fusion.ranking_keys)
 
 
 @dataclass
@@ -63,6 +64,19 @@ class SearchFilters:
     min_score: float | None = None
 
 
+def check_query(query: object, max_chars: int, *, traditional_to_simplified: bool) -> str:
+    """The normalised query, or a clear error (no model needed: the CLI checks first)."""
+    if not isinstance(query, str):
+        raise InvalidInputError(f"query must be a string, got {type(query).__name__}")
+    if len(query) > max_chars:
+        raise InputTooLargeError(f"query is {len(query)} characters; the limit is {max_chars}",
+                                 {"limit": max_chars})
+    clean = normalize(query, traditional_to_simplified=traditional_to_simplified)
+    if not clean:
+        raise InvalidInputError("query is empty or whitespace only")
+    return clean
+
+
 class SearchService:
     def __init__(self, settings: Settings, encoder, sessions: sessionmaker[Session],  # type: ignore[no-untyped-def]
                  registry: CollectionRegistry | None = None) -> None:
@@ -80,16 +94,8 @@ class SearchService:
         return self.encoder.profile.thresholds
 
     def normalize_query(self, query: object) -> str:
-        if not isinstance(query, str):
-            raise InvalidInputError(f"query must be a string, got {type(query).__name__}")
-        if len(query) > self.settings.max_query_chars:
-            raise InputTooLargeError(
-                f"query is {len(query)} characters; the limit is {self.settings.max_query_chars}",
-                {"limit": self.settings.max_query_chars})
-        clean = normalize(query, traditional_to_simplified=self.encoder.profile.traditional_to_simplified)
-        if not clean:
-            raise InvalidInputError("query is empty or whitespace only")
-        return clean
+        return check_query(query, self.settings.max_query_chars,
+                           traditional_to_simplified=self.encoder.profile.traditional_to_simplified)
 
     def search(self, query: str, *, collection: str | None = None, top_k: int = 5,
                filters: SearchFilters = SearchFilters()) -> SearchResult:
@@ -170,13 +176,13 @@ class SearchService:
         keys = [(merge_scores(sorted((c for _, c, _ in found), reverse=True), self.settings.merge),
                  max(lexical.get(p.id, 0.0) for *_, p in found)) for _, found in ranked]
         unit = max(self.thresholds.high - self.thresholds.low, 1e-3)
-        order = rank_documents(keys, self.mode, self.settings.hybrid_weight, self.settings.fusion,
-                               cosine_unit=unit)
+        rank = ranking_keys(keys, self.mode, self.settings.hybrid_weight, self.settings.fusion,
+                            cosine_unit=unit)
         hits = []
-        for i in order:
+        for i in np.argsort(-rank, kind="stable"):
             doc_id, found = ranked[i]
             cos, _, passage = max(found, key=lambda x: x[0])
-            hits.append(self._hit(cos, passage, documents[doc_id]))
+            hits.append(self._hit(cos, passage, documents[doc_id], float(rank[i])))
         return self._mark_ambiguous(hits)
 
     def _score_passages(self, session: Session, store, cosines: dict[int, float | None],  # type: ignore[no-untyped-def]
@@ -215,9 +221,9 @@ class SearchService:
                 hit.band, hit.band_label, hit.ambiguous = "medium", BAND_LABELS["medium"], True
         return hits
 
-    def _hit(self, score: float, passage, doc) -> SearchHit:  # type: ignore[no-untyped-def]
+    def _hit(self, score: float, passage, doc, rank_score: float) -> SearchHit:  # type: ignore[no-untyped-def]
         band = self.thresholds.band(score)
-        return SearchHit(
+        return SearchHit(rank_score=round(rank_score, 6),
             id=doc.id, external_id=doc.external_id, question=doc.question, answer=doc.answer,
             category=doc.category, tags=list(doc.tags or []), score=round(score, 6), band=band,
             band_label=BAND_LABELS[band], matched_text=passage.text, matched_kind=passage.kind,

@@ -1,12 +1,15 @@
 """``semsearch model prepare|info``, ``embed`` and ``similarity``."""
 from __future__ import annotations
 
+import json
+import sys
 from pathlib import Path
 from typing import Annotated
 
 import numpy as np
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from search import bundled
 from search.bands import BAND_LABELS
@@ -49,22 +52,41 @@ def info(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = 
         typer.echo(f"{key:26} {value}")
 
 
+def _checked_texts(texts: list[str], what: str) -> list[str]:
+    """Refuse empty texts before the model loads (it takes seconds)."""
+    from search.encoder import validate_texts
+    from search.errors import InvalidInputError
+    from search.text import normalize
+
+    validate_texts(texts)
+    t2s = resolve_model(settings()).profile.traditional_to_simplified
+    for i, text in enumerate(texts):
+        if not normalize(text, traditional_to_simplified=t2s):
+            raise InvalidInputError(f"{what} #{i} is empty once invisible and control "
+                                    "characters are removed")
+    return texts
+
+
 def embed(
     texts: Annotated[list[str], typer.Argument(help="Texts to embed.")],
     kind: Annotated[str, typer.Option(
         help="query, question (a stored question) or passage (sets the model's prefix).")] = "query",
+    as_json: Annotated[bool, typer.Option(
+        "--json", help="One JSON object per text, with its token count and truncation.")] = False,
 ) -> None:
-    """Print embeddings as JSON: one object per text with its vector."""
+    """Print one JSON array (the L2-normalised vector) per text, one per line."""
     if kind not in ("query", "question", "passage"):
         raise typer.BadParameter("--kind must be query, question or passage")
+    _checked_texts(texts, "text")
     encoder = load_encoder()
     result = encoder.encode(texts, kind)  # type: ignore[arg-type]
-    print_json({
-        "model": encoder.model_id, "dimension": encoder.dim, "kind": kind,
-        "data": [{"index": i, "truncated": result.truncated[i], "tokens": result.token_counts[i],
-                  "embedding": [round(float(x), 7) for x in vec]}
-                 for i, vec in enumerate(result.vectors)],
-    })
+    for i, vector in enumerate(result.vectors):
+        values = [round(float(x), 7) for x in vector]
+        line = values if not as_json else {
+            "index": i, "model": encoder.model_id, "kind": kind, "dimension": encoder.dim,
+            "tokens": result.token_counts[i], "truncated": result.truncated[i],
+            "embedding": values}
+        sys.stdout.write(json.dumps(line, ensure_ascii=False) + "\n")
 
 
 def similarity(
@@ -73,6 +95,8 @@ def similarity(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Cosine similarity of SOURCE to each CANDIDATE, with bands."""
+    _checked_texts([source], "source")
+    _checked_texts(candidates, "candidate")
     encoder = load_encoder()
     # as a search scores them: the source as a query, candidates as stored questions
     scores = encoder.encode(candidates, "question").vectors @ encoder.encode_queries([source])[0]
@@ -84,7 +108,7 @@ def similarity(
         return
     table = Table("candidate", "score", "band")
     for row in rows:
-        table.add_row(row["candidate"], f"{row['score']:.4f}",
+        table.add_row(Text(row["candidate"]), f"{row['score']:.4f}",
                       f"{row['band']} {BAND_LABELS[row['band']]}")
     out.print(table)
 

@@ -7,10 +7,11 @@ multiprocess mode so that ``/metrics`` sums every worker.
 """
 from __future__ import annotations
 
-import atexit
+import errno
 import gc
 import os
 import shutil
+import socket
 import tempfile
 from pathlib import Path
 from typing import Annotated
@@ -20,6 +21,10 @@ import typer
 from .common import console, settings
 
 SAMPLE = Path("data/faq_sample.jsonl")
+# h11 parses requests: httptools cannot parse a URL over 64 KB and answers it with a
+# plain-text 400 the app never sees. h11 refuses request heads over this size the same
+# way; 1 MB lets a long document id reach the app's own JSON 413.
+MAX_REQUEST_HEAD = 1 << 20
 
 
 def _index_sample_if_empty(sample: Path) -> None:
@@ -40,6 +45,24 @@ def _index_sample_if_empty(sample: Path) -> None:
     reindex(s, sessions, load_encoder(), sample, s.default_collection, console=console)
 
 
+def check_port(host: str, port: int) -> None:
+    """Fail at once, before the model loads, when the address cannot be listened on."""
+    from search.errors import InvalidInputError
+
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except socket.gaierror as exc:
+        raise InvalidInputError(f"cannot listen on {host}:{port}: unknown host ({exc.strerror})") from exc
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            hint = " (another server runs there? choose another --port)" \
+                if exc.errno == errno.EADDRINUSE else ""
+            raise InvalidInputError(f"cannot listen on {host}:{port}: {exc.strerror}{hint}") from exc
+
+
 def _refuse_milvus_lite(workers: int) -> None:
     s = settings()
     if workers > 1 and s.vector_store == "milvus":
@@ -51,13 +74,14 @@ def _refuse_milvus_lite(workers: int) -> None:
                               + LITE_BUSY.format(uri=s.resolved_milvus_uri))
 
 
-def _prepare_workers(workers: int) -> None:
-    """Settle, in this process, what N workers must agree on."""
+def _prepare_workers(workers: int) -> str | None:
+    """Settle, in this process, what N workers must agree on; returns the metrics folder
+    made for this run (removed when the server stops), if one was made."""
     from search.config import get_settings
 
+    made = None
     if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        folder = tempfile.mkdtemp(prefix="semsearch-metrics-")
-        atexit.register(shutil.rmtree, folder, True)
+        made = folder = tempfile.mkdtemp(prefix="semsearch-metrics-")
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
     else:  # a directory of the operator's: drop the previous run's values
         folder = os.environ["PROMETHEUS_MULTIPROC_DIR"]
@@ -76,6 +100,7 @@ def _prepare_workers(workers: int) -> None:
         get_settings.cache_clear()
         del encoder
         gc.collect()
+    return made
 
 
 def serve(
@@ -89,7 +114,9 @@ def serve(
     import uvicorn
 
     s = settings()
-    _refuse_milvus_lite(workers)  # before any indexing
+    host, port = host or s.host, port or s.port
+    check_port(host, port)  # before any indexing or model loading
+    _refuse_milvus_lite(workers)
     if index_sample:
         _index_sample_if_empty(SAMPLE)
         if s.vector_store == "milvus":
@@ -99,12 +126,22 @@ def serve(
     from .common import ensure_bundled_model
 
     ensure_bundled_model(s)  # once here, not racing in every worker
-    if workers > 1:
-        _prepare_workers(workers)
-    console.print(f"serving on http://{host or s.host}:{port or s.port} ({workers} worker(s))")
-    uvicorn.run("api.app:app_factory", factory=True, host=host or s.host, port=port or s.port,
-                workers=workers, log_level="info", access_log=False,
-                timeout_worker_healthcheck=s.worker_healthcheck_s)
+    metrics_dir = _prepare_workers(workers) if workers > 1 else None
+    console.print(f"serving on http://{host}:{port} ({workers} worker(s))")
+    try:
+        uvicorn.run("api.app:app_factory", factory=True, host=host, port=port,
+                    workers=workers, log_level="info", access_log=False,
+                    timeout_worker_healthcheck=s.worker_healthcheck_s,
+                    http="h11", h11_max_incomplete_event_size=MAX_REQUEST_HEAD)
+    finally:
+        if metrics_dir:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+    from api import engine
+
+    if engine.start_failure:  # this process's engine could not start (one worker)
+        from search.errors import ConfigError
+
+        raise ConfigError(f"the server stopped: {engine.start_failure}")
 
 
 def register(app: typer.Typer) -> None:

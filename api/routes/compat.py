@@ -2,7 +2,8 @@
 
 Three shapes are accepted in ``data``:
 1. ``[source, "cand1\\ncand2\\n…"]`` -> one score per non-empty candidate line;
-2. ``[text, "", <booleans>…]`` -> the text's vector;
+2. ``[text, "", <booleans>…]`` -> the text's vector, flat (``len(data)`` is the
+   dimension, as the GTE service's clients read it);
 3. ``[s1, c1, s2, c2, …]`` (an even number of strings) -> the scores of each pair group,
    flattened in order.
 """
@@ -45,7 +46,7 @@ async def predict(body: PredictRequest, engine: EngineDep, settings: SettingsDep
     if kind == "vector":
         text = check_texts(engine, [body.data[0]], 1, "texts")
         vectors = await engine.batcher.encode(text, "query")
-        return {"data": [vectors[0].tolist()]}
+        return {"data": vectors[0].tolist()}
     scores: list[float] = []
     for source, block in zip(body.data[0::2], body.data[1::2]):
         candidates = _lines(block)

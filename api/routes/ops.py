@@ -7,27 +7,34 @@ from search.errors import NotReadyError
 
 from .. import metrics as prometheus
 from ..deps import EngineDep
+from ..schemas import ErrorResponse
 
 router = APIRouter(tags=["operations"])
 
 
 @router.get("/health")
-async def health() -> dict:
-    """The process is alive (it may still be loading)."""
-    return {"status": "ok"}
-
-
-@router.get("/ready")
-async def ready(request: Request) -> dict:
-    """503 until the model and the indexes are loaded."""
+async def health(request: Request) -> dict:
+    """The process is alive; it answers as soon as it listens, also while loading."""
     engine = request.app.state.engine
-    if not engine.ready:
-        raise NotReadyError("the model and index are still loading")
-    return {"status": "ready", "collections": engine.registry.names(),
-            "errors": dict(engine.registry.errors)}
+    state = "ready" if engine.ready else ("failed" if engine.failure else "loading")
+    return {"status": "ok", "engine": state}
 
 
-@router.get("/metrics")
+@router.get("/ready", responses={503: {"model": ErrorResponse}})
+async def ready(request: Request) -> dict:
+    """200 once the model is loaded and every collection can be served; 503 with the
+    reasons (per collection) until then."""
+    engine = request.app.state.engine
+    reasons = engine.not_ready_reasons()
+    if reasons:
+        raise NotReadyError("not ready: " + "; ".join(f"{k}: {v}" for k, v in reasons.items()),
+                            {"reasons": reasons})
+    return {"status": "ready", "collections": engine.registry.names()}
+
+
+@router.get("/metrics", response_class=Response,
+            responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}},
+                             "description": "Prometheus text exposition format"}})
 async def metrics() -> Response:
     """Prometheus metrics; with several workers, the sum over all of them."""
     return Response(prometheus.render(), media_type=prometheus.CONTENT_TYPE)

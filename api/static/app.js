@@ -6,17 +6,39 @@
   const $ = (id) => document.getElementById(id);
 
   const BAND_LABELS = { high: "高度相关", medium: "中等相关", low: "弱相关", none: "无关" };
+  // What a support lead should do with a hit of each band. One table feeds the legend,
+  // the badge tooltips and the verdict above the hits, so they always say the same.
+  const BAND_ACTIONS = { high: "可自动回答", medium: "建议人工确认", low: "仅作相关问题展示",
+                         none: "转人工" };
+  const BANDS = ["high", "medium", "low", "none"];
   const KIND_LABELS = { question: "标准问题", similar: "相似问题", answer: "答案", chunk: "答案片段" };
-  const ERROR_TITLES = {
-    input_too_large: "输入过长",
-    invalid_input: "输入无效",
-    not_found: "未找到",
-    not_ready: "服务尚未就绪",
-    unauthorized: "未授权",
-    forbidden: "无权限",
-    overloaded: "服务繁忙，请稍后重试",
-    rate_limited: "请求过于频繁",
+  // Error codes of the JSON error shape (and a few of the page's own) -> [title, what it
+  // means in Chinese]. The server's message is English, so it is shown only as detail.
+  const ERRORS = {
+    invalid_input: ["输入无效", "请求内容不符合要求，请检查输入后重试。"],
+    invalid_json: ["输入无效", "请求内容不是有效的 JSON。"],
+    bad_request: ["请求无效", "服务器无法处理这个请求。"],
+    method_not_allowed: ["请求无效", "服务器不支持这种请求方式。"],
+    unsupported_media_type: ["请求无效", "服务器不接受这种请求格式。"],
+    input_too_large: ["输入过长", "输入超出了服务允许的长度或数量，请缩短后重试。"],
+    not_found: ["未找到", "请求的集合或条目不存在，可能已被删除或尚未构建。"],
+    not_ready: ["服务尚未就绪", "服务正在启动或索引尚未加载完成，请稍后重试。"],
+    overloaded: ["服务繁忙，请稍后重试", "当前请求过多，服务暂时处理不过来，请等几秒再试。"],
+    rate_limited: ["请求过于频繁", "请求过于频繁，请稍后再试。"],
+    unauthorized: ["未授权", "缺少访问令牌或令牌不正确，请联系管理员。"],
+    forbidden: ["无权限", "当前令牌无权执行这个操作。"],
+    storage_full: ["存储空间已满", "服务器存储空间不足，无法保存数据，请联系管理员清理空间。"],
+    internal_error: ["服务器内部错误", "服务器处理请求时出错，请稍后重试；一直出现时请联系管理员。"],
+    config_error: ["配置错误", "服务的配置有误，请联系管理员。"],
+    model_error: ["模型不可用", "模型无法加载，请联系管理员。"],
+    index_mismatch: ["索引不可用", "索引与当前模型不匹配，需要重新构建索引。"],
+    index_corrupt: ["索引已损坏", "索引文件缺失或被改动，需要重新构建索引。"],
+    network: ["网络错误", "无法连接服务器，请检查网络，或确认服务仍在运行，然后重试。"],
+    bad_response: ["响应无法解析", "服务器返回了无法解析的内容。"],
+    http_error: ["请求失败", "服务器返回了错误，但没有说明原因。"],
+    index: ["索引加载失败", "部分集合的索引无法加载，检索这些集合会失败。"],
   };
+  const UNKNOWN_ERROR = ["请求失败", "服务器返回了错误，详情见下方。"];
 
   const state = { info: null, collections: [], thresholds: null, simRows: [] };
 
@@ -55,13 +77,13 @@
         body: body === undefined ? undefined : JSON.stringify(body),
       });
     } catch (err) {
-      throw new ApiError(0, "network", `无法连接服务器（${err.message}）`);
+      throw new ApiError(0, "network", err.message);
     }
     let data = null;
     try {
       data = await response.json();
     } catch {
-      if (response.ok) throw new ApiError(response.status, "bad_response", "服务器返回了无法解析的内容");
+      if (response.ok) throw new ApiError(response.status, "bad_response", "response is not JSON");
     }
     if (!response.ok) {
       const e = (data && data.error) || {};
@@ -71,19 +93,29 @@
     return data;
   }
 
+  // Server errors: Chinese title and explanation first, the server's English message
+  // small underneath. Page-side errors (plain Error) already carry a Chinese message.
   function showError(el, err) {
     el.replaceChildren();
     if (!err) {
       el.hidden = true;
       return;
     }
-    const title = err instanceof ApiError
-      ? (ERROR_TITLES[err.code] || (err.status ? "请求失败" : "网络错误"))
-      : "出错了";
+    if (!(err instanceof ApiError)) {
+      el.append(h("strong", { class: "alert-title", text: "出错了" }),
+                h("span", { class: "alert-message", "data-testid": "error-message", text: err.message }));
+      el.hidden = false;
+      return;
+    }
+    const [title, explanation] = ERRORS[err.code] || UNKNOWN_ERROR;
     el.append(h("strong", { class: "alert-title", text: title }),
-              h("span", { class: "alert-message", "data-testid": "error-message", text: err.message }));
-    if (err instanceof ApiError && err.status) {
+              h("span", { class: "alert-message", "data-testid": "error-message", text: explanation }));
+    if (err.status) {
       el.append(h("code", { class: "alert-code", text: `HTTP ${err.status} · ${err.code}` }));
+    }
+    if (err.message) {
+      el.append(h("small", { class: "alert-detail", "data-testid": "error-detail", lang: "en",
+                             text: err.message }));
     }
     el.hidden = false;
   }
@@ -92,9 +124,28 @@
     return Number(x).toFixed(digits);
   }
 
+  // "高度相关：可自动回答（余弦 ≥ 0.9926）": the meaning of a band, for tooltips and the legend.
+  function bandMeaning(band) {
+    const t = state.thresholds;
+    let range = "";
+    if (t && band === "none") range = `（余弦 < ${fmt(t.low)}）`;
+    else if (t && t[band] !== undefined) range = `（余弦 ≥ ${fmt(t[band])}）`;
+    return `${BAND_LABELS[band] || band}：${BAND_ACTIONS[band] || ""}${range}`;
+  }
+
   function badge(band, label) {
     return h("span", { class: `badge band-${band}`, "data-testid": "band-badge", "data-band": band,
-                       text: label || BAND_LABELS[band] || band });
+                       title: bandMeaning(band), text: label || BAND_LABELS[band] || band });
+  }
+
+  function renderLegend() {
+    const t = state.thresholds;
+    $("band-legend").replaceChildren(...BANDS.map((b) =>
+      h("div", { class: "legend-item", "data-band": b },
+        h("dt", {}, badge(b)),
+        h("dd", {}, BAND_ACTIONS[b],
+          t ? h("small", { class: "mono",
+                           text: b === "none" ? ` < ${fmt(t.low)}` : ` ≥ ${fmt(t[b])}` }) : null))));
   }
 
   // Runs one request per form at a time; a newer submit makes older answers stale.
@@ -151,7 +202,7 @@
     $("info-thresholds").replaceChildren(
       h("span", { class: "thresholds" },
         ["high", "medium", "low"].map((b) =>
-          h("span", { class: `tick band-${b}`, title: BAND_LABELS[b] },
+          h("span", { class: `tick band-${b}`, title: bandMeaning(b) },
             `${BAND_LABELS[b].slice(0, 1)} ≥ ${fmt(t[b])}`)),
         info.calibrated ? null : h("small", { class: "muted", text: " 未校准" })));
   }
@@ -180,6 +231,7 @@
       $("collection-field").hidden = collections.length < 2;
       renderCategories();
       renderHeader();
+      renderLegend();  // now with the model's thresholds
       const errors = Object.entries(info.errors || {});
       showError($("global-error"), errors.length
         ? new ApiError(0, "index", errors.map(([k, v]) => `${k}: ${v}`).join("；"))
@@ -223,7 +275,19 @@
 
   // ---- FAQ search -----------------------------------------------------------------------
 
-  function renderHit(hit, rank) {
+  // What the page tells a person before any hit, decided by the band of the top hit (the
+  // one the engine ranks first, as the server's top-band metric does).
+  const VERDICTS = {
+    high: ["可以自动回答", "第 1 条高度相关，可以直接用它的答案回复用户。"],
+    medium: ["建议人工确认", "第 1 条中等相关：可作为建议答案，请人工确认（或送审）后再回复。"],
+    low: ["只找到弱相关的条目", "下列条目与问题只是弱相关，只能作为「相关问题」展示，不能当作答案；需要答复时请转人工。"],
+    none: ["没有找到可以直接回答的条目", "建议转人工处理。"],
+  };
+
+  // The label of the answer that is shown opened: it says how far it may be trusted.
+  const ANSWER_LABELS = { high: "答案 · 可自动回复", medium: "建议答案 · 需人工确认" };
+
+  function renderHit(hit, rank, openAnswer) {
     const matched = h("p", { class: "matched" },
       h("span", { class: "muted", text: "命中：" }),
       h("span", { class: `kind kind-${hit.matched_kind}`, "data-testid": "matched-kind",
@@ -236,19 +300,61 @@
       hit.category ? h("span", { class: "chip category", text: hit.category }) : null,
       hit.tags.map((t) => h("span", { class: "chip tag", text: `#${t}` })),
       h("span", { class: "ext-id mono", text: hit.external_id }));
-    const answer = h("details", { class: "answer", open: rank === 1 },
-      h("summary", { text: "答案" }),
+    const answer = h("details", { class: "answer", open: openAnswer, "data-testid": "hit-answer" },
+      h("summary", { text: (openAnswer && ANSWER_LABELS[hit.band]) || "答案" }),
       h("p", { text: hit.answer || "（无答案）" }));
+    // Hits are ordered by rank_score (cosine fused with BM25 and a hubness correction);
+    // an older server does not send it, then only the cosine is shown.
+    const hasRankScore = typeof hit.rank_score === "number" && Number.isFinite(hit.rank_score);
     return h("li", { class: `hit band-edge-${hit.band}`, "data-testid": "hit",
                      "data-external-id": hit.external_id, "data-band": hit.band },
       h("div", { class: "hit-head" },
         h("span", { class: "rank", "aria-label": `第 ${rank} 名`, text: rank }),
         h("h3", { class: "hit-question", "data-testid": "hit-question", text: hit.question }),
         h("div", { class: "hit-score" },
-          h("span", { class: "score mono", "data-testid": "hit-score", title: "余弦相似度",
-                      text: fmt(hit.score) }),
+          hasRankScore ? h("small", { class: "rank-score", "data-testid": "rank-score",
+                                      title: "排序分：结果按它排列，综合了语义相似度、关键词匹配与热门问题校正；分档不看它",
+                                      text: `排序分 ${fmt(hit.rank_score)}` }) : null,
+          // with two numbers side by side, name the cosine too
+          hasRankScore ? h("small", { class: "score-label", text: "余弦" }) : null,
+          h("span", { class: "score mono", "data-testid": "hit-score",
+                      title: "余弦相似度：分档只看它", text: fmt(hit.score) }),
           badge(hit.band, hit.band_label))),
       matched, chips, answer);
+  }
+
+  function renderVerdict(band, hitCount) {
+    const [title, text] = VERDICTS[band];
+    const advice = band === "none" && !hitCount
+      ? "没有符合条件的条目，建议转人工处理；也可以放宽分类或最低相关度再试。"
+      : text;
+    // The no-answer case gets its own test id: it is the one a person must not miss.
+    return h("div", { class: `verdict verdict-${band}`, "data-band": band,
+                      "data-testid": band === "none" ? "no-answer" : "search-verdict" },
+      h("strong", { class: "verdict-title", text: title }),
+      h("span", { class: "verdict-text", text: advice }));
+  }
+
+  function renderResults(hits) {
+    const band = hits.length ? hits[0].band : "none";
+    const openTop = band === "high" || band === "medium";
+    const list = h("ol", { class: "hits" },
+      hits.map((hit, i) => renderHit(hit, i + 1, openTop && i === 0)));
+    const parts = [renderVerdict(band, hits.length)];
+    if (!hits.length) return parts;
+    if (band === "none") {
+      // Nothing here answers the question: keep the nearest entries out of sight until
+      // someone asks for them, so that none of them is mistaken for the answer.
+      parts.push(h("details", { class: "nearest", "data-testid": "nearest-hits" },
+        h("summary", { text: `最接近的条目（${hits.length} 条，仅供参考，不能作为答案）` }),
+        list));
+    } else if (band === "low") {
+      parts.push(h("h2", { class: "hits-title", "data-testid": "related-title",
+                           text: "相关问题（仅供参考，不能作为答案）" }), list);
+    } else {
+      parts.push(list);
+    }
+    return parts;
   }
 
   async function runSearch(isCurrent) {
@@ -276,16 +382,14 @@
       const data = await api("POST", "/v1/search", body);
       if (!isCurrent()) return;
       showError($("search-error"), null);
-      results.replaceChildren(...data.hits.map((hit, i) => renderHit(hit, i + 1)));
-      const parts = [`找到 ${data.hits.length} 条`, `服务端用时 ${data.took_ms.toFixed(1)} ms`];
+      if (data.thresholds) state.thresholds = data.thresholds;  // for the badge tooltips
+      results.replaceChildren(...renderResults(data.hits));
+      // "返回", not "找到": five hits are not five answers; the verdict says what they are worth.
+      const parts = [`返回 ${data.hits.length} 条`, `服务端用时 ${data.took_ms.toFixed(1)} ms`];
       meta.replaceChildren(h("span", { "data-testid": "search-took", text: parts.join(" · ") }));
       if (data.normalized_query !== data.query) {
         meta.append(h("span", { class: "muted" }, " · 规范化为：",
                       h("q", { text: data.normalized_query })));
-      }
-      if (!data.hits.length) {
-        results.replaceChildren(h("li", { class: "empty card", text:
-          "没有符合条件的条目。可以放宽分类或最低相关度，或将问题转人工处理。" }));
       }
       meta.hidden = false;
       const served = state.info && (state.info.collections || {})[currentCollection()];
@@ -459,6 +563,7 @@
 
   document.addEventListener("DOMContentLoaded", () => {
     setupTabs();
+    renderLegend();  // without thresholds until /v1/info answers
     setupSearch();
     setupSimilarity();
     setupEmbedding();

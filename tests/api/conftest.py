@@ -46,9 +46,10 @@ class LiveServer:
 
 
 def start_server(data_dir: Path, env: dict[str, str], workers: int = 1,
-                 timeout: float = 180) -> LiveServer:
+                 timeout: float = 180, log_path: Path | None = None) -> LiveServer:
     port = free_port()
-    log = open(data_dir / "server.log", "w")
+    log_path = log_path or data_dir / "server.log"
+    log = open(log_path, "w")
     process = subprocess.Popen(
         [SEMSEARCH, "serve", "--port", str(port), "--workers", str(workers)],
         env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
@@ -56,7 +57,7 @@ def start_server(data_dir: Path, env: dict[str, str], workers: int = 1,
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"server exited: {(data_dir / 'server.log').read_text()[-3000:]}")
+            raise RuntimeError(f"server exited: {log_path.read_text()[-3000:]}")
         try:
             if httpx.get(url + "/ready", timeout=2).status_code == 200:
                 return LiveServer(url, data_dir, env, process)
@@ -64,8 +65,7 @@ def start_server(data_dir: Path, env: dict[str, str], workers: int = 1,
             pass
         time.sleep(0.3)
     process.kill()
-    raise RuntimeError(f"server not ready in {timeout}s: "
-                       f"{(data_dir / 'server.log').read_text()[-3000:]}")
+    raise RuntimeError(f"server not ready in {timeout}s: {log_path.read_text()[-3000:]}")
 
 
 def stop_server(server: LiveServer) -> None:

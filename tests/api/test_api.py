@@ -85,8 +85,8 @@ def test_openai_client_predict_and_cli_give_the_same_vector(live_server: LiveSer
     text = "会员到期了怎么续费"
     via_openai = np.array(client.embeddings.create(model="multilingual-e5-small-q4",
                                                    input=[text]).data[0].embedding)
-    via_predict = np.array(post(live_server, "/api/predict", {"data": [text, "", False]}).json()["data"][0])
-    via_cli = np.array(json.loads(live_server.cli("embed", text).stdout)["data"][0]["embedding"])
+    via_predict = np.array(post(live_server, "/api/predict", {"data": [text, "", False]}).json()["data"])
+    via_cli = np.array(json.loads(live_server.cli("embed", text).stdout.splitlines()[0]))
     assert via_openai.shape == (384,)
     assert float(via_openai @ via_predict) > 0.9999 and float(via_openai @ via_cli) > 0.999
 
@@ -103,13 +103,27 @@ def test_embeddings_base64_usage_and_dimensions(live_server: LiveServer) -> None
     assert bad.status_code == 422 and "384" in bad.json()["error"]["message"]
 
 
+def test_predict_vector_form_is_what_gte_service_clients_read(live_server: LiveServer) -> None:
+    """The GTE web service's client code, as its guides show it, reads the vector straight
+    from ``data``."""
+    import requests
+
+    response = requests.post(live_server.url + "/api/predict",
+                             json={"data": ["退款多久能到账", "", False]}, timeout=60)
+    data = response.json()["data"]
+    assert len(data) == 384 and np.array(data).shape == (384,)
+    assert abs(float(np.linalg.norm(data)) - 1) < 1e-4
+
+
 def test_predict_compatibility_shapes(live_server: LiveServer) -> None:
     one = post(live_server, "/api/predict", {"data": ["你好", "您好\n\n再见\n"]}).json()["data"]
     assert len(one) == 2 and one[0] > one[1]
     groups = post(live_server, "/api/predict", {"data": ["你好", "您好\n再见", "退款", "退钱"]}).json()["data"]
     assert len(groups) == 3 and groups[:2] == pytest.approx(one, abs=1e-4)
-    bad = post(live_server, "/api/predict", {"data": ["only one"]})
+    bad = post(live_server, "/api/predict", {"data": ["one", "two", "three"]})
     assert bad.status_code == 422 and "accepted forms" in bad.json()["error"]["message"]
+    short = post(live_server, "/api/predict", {"data": ["only one"]})
+    assert short.status_code == 422 and "at least 2" in short.json()["error"]["message"]
 
 
 def test_document_upsert_is_searchable_and_delete_hides_it(live_server: LiveServer) -> None:
@@ -133,7 +147,7 @@ def test_collections_info_and_operations(live_server: LiveServer) -> None:
     assert default["documents"] >= 80 and "账户" in default["categories"]
     info = httpx.get(live_server.url + "/v1/info").json()
     assert info["dimension"] == 384 and info["collections"]["default"]["build_id"]
-    assert httpx.get(live_server.url + "/health").json() == {"status": "ok"}
+    assert httpx.get(live_server.url + "/health").json() == {"status": "ok", "engine": "ready"}
     assert httpx.get(live_server.url + "/ready").status_code == 200
     metrics = httpx.get(live_server.url + "/metrics").text
     for name in ("semsearch_requests_total", "semsearch_request_seconds", "semsearch_encode_batch_size",

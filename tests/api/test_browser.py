@@ -50,7 +50,7 @@ def browser() -> Iterator[object]:
 @pytest.fixture()
 def page(browser, live_server) -> Iterator[object]:
     """A fresh desktop page on the live server; it fails on stray requests or JS errors."""
-    context = browser.new_context(viewport=DESKTOP, locale="zh-CN")
+    context = browser.new_context(viewport=DESKTOP, locale="zh-CN", base_url=live_server.url)
     context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_server.url)
     page = context.new_page()
     page.set_default_timeout(30_000)
@@ -87,6 +87,29 @@ def search(page, query: str) -> None:
     box.press("Enter")
 
 
+def api_search(page, query: str) -> dict:
+    """What the server itself answers, to know what the page should make of it."""
+    response = page.request.post("/v1/search", data={"query": query, "top_k": 5})
+    assert response.ok, response.text()
+    return response.json()
+
+
+def open_answers(page) -> int:
+    return page.evaluate("[...document.querySelectorAll('[data-testid=hit-answer]')]"
+                         ".filter((d) => d.open).length")
+
+
+def tab_strip_has_no_scrollbar(page) -> None:
+    sizes = page.get_by_role("tablist").evaluate(
+        "(el) => [el.scrollWidth, el.clientWidth, el.scrollHeight, el.clientHeight]")
+    scroll_w, client_w, scroll_h, client_h = sizes
+    assert scroll_w <= client_w and scroll_h <= client_h, f"tab strip overflows: {sizes}"
+
+
+def left_edges(locator) -> list[float]:
+    return [round(locator.nth(i).bounding_box()["x"], 1) for i in range(locator.count())]
+
+
 def test_header_shows_model_build_entries_and_thresholds(page) -> None:
     expect_text = {"info-model": "multilingual-e5-small", "info-build": "#",
                    "info-entries": "80", "info-thresholds": "≥"}
@@ -113,22 +136,154 @@ def test_search_finds_the_right_entry_first(page) -> None:
     assert "ms" in page.get_by_test_id("search-took").inner_text()
     assert page.get_by_test_id("hit").count() == 5
     assert page.get_by_test_id("search-error").is_hidden()
+    # a good match: the answer is offered, with what to do with it, and no no-answer notice
+    assert page.get_by_test_id("no-answer").count() == 0
+    assert page.get_by_test_id("nearest-hits").count() == 0
+    verdict = page.get_by_test_id("search-verdict")
+    assert verdict.get_attribute("data-band") == badge.get_attribute("data-band")
+    assert verdict.inner_text().startswith(("可以自动回答", "建议人工确认"))
+    assert first.get_by_test_id("hit-answer").evaluate("(d) => d.open")
+    assert open_answers(page) == 1
+    assert first.get_by_test_id("hit-answer").locator("p").is_visible()
     no_horizontal_overflow(page)
+    tab_strip_has_no_scrollbar(page)
     shot(page, "search-1280x800.png")
 
     page.set_viewport_size(PHONE)
     no_horizontal_overflow(page)
+    tab_strip_has_no_scrollbar(page)
     shot(page, "search-390x844.png")
+
+
+def test_off_topic_query_says_there_is_no_answer(page) -> None:
+    query = "今天天气怎么样"
+    served = api_search(page, query)
+    assert served["hits"] and served["hits"][0]["band"] == "none", "the sample FAQ changed?"
+    search(page, query)
+    notice = page.get_by_test_id("no-answer")
+    notice.wait_for()
+    text = notice.inner_text()
+    assert "没有找到可以直接回答的条目" in text and "转人工" in text
+    assert page.get_by_test_id("search-verdict").count() == 0
+    assert "找到 5 条" not in page.get_by_test_id("search-meta").inner_text()
+    # the hits are there, but folded away, and no answer is opened
+    nearest = page.get_by_test_id("nearest-hits")
+    assert nearest.evaluate("(d) => d.tagName === 'DETAILS' && !d.open")
+    assert "最接近的条目" in nearest.locator(":scope > summary").inner_text()
+    assert nearest.get_by_test_id("hit").count() == page.get_by_test_id("hit").count() == 5
+    assert page.get_by_test_id("hit").first.is_hidden()
+    assert open_answers(page) == 0
+    no_horizontal_overflow(page)
+    shot(page, "search-offtopic-1280x800.png")
+
+    page.set_viewport_size(PHONE)
+    no_horizontal_overflow(page)
+    shot(page, "search-offtopic-390x844.png")
+    nearest.locator(":scope > summary").click()  # a person may still look at them
+    assert page.get_by_test_id("hit").first.is_visible()
+    assert open_answers(page) == 0
+    no_horizontal_overflow(page)
+    shot(page, "search-offtopic-expanded-390x844.png")
+
+
+def test_band_legend_and_badge_tooltips(page) -> None:
+    legend = page.get_by_test_id("band-legend")
+    assert legend.is_visible()
+    text = legend.inner_text()
+    for label, action in [("高度相关", "可自动回答"), ("中等相关", "建议人工确认"),
+                          ("弱相关", "仅作相关问题展示"), ("无关", "转人工")]:
+        assert label in text and action in text
+    served = page.request.get("/v1/info").json()["thresholds"]  # the served model's
+    assert f"≥ {served['high']:.4f}" in text and f"< {served['low']:.4f}" in text
+    hint = page.get_by_test_id("search-hint").inner_text()
+    assert "排序综合了语义相似度、关键词匹配与热门问题校正" in hint and "分档只看余弦相似度" in hint
+
+    search(page, "退款多久能到账啊")
+    page.get_by_test_id("hit").first.wait_for()
+    actions = {"high": "可自动回答", "medium": "建议人工确认", "low": "仅作相关问题展示",
+               "none": "转人工"}
+    badges = page.get_by_test_id("band-badge")
+    assert badges.count() >= 9  # four in the legend, one per hit
+    for i in range(badges.count()):
+        b = badges.nth(i)
+        assert actions[b.get_attribute("data-band")] in (b.get_attribute("title") or "")
+
+
+def test_rank_score_is_shown_when_the_server_sends_it(page) -> None:
+    query = "退款多久能到账啊"
+    hits = api_search(page, query)["hits"]
+    search(page, query)
+    page.get_by_test_id("hit").first.wait_for()
+    shown = page.get_by_test_id("rank-score")
+    if "rank_score" not in hits[0]:
+        assert shown.count() == 0  # an older server: only the cosine, and no "NaN"
+        pytest.skip("this server does not send rank_score yet")
+    assert shown.count() == len(hits)
+    for i, hit in enumerate(hits):
+        assert shown.nth(i).inner_text() == f"排序分 {hit['rank_score']:.4f}"
+        assert "排序" in shown.nth(i).get_attribute("title")
+
+
+def test_verdict_follows_the_top_hit_band(page) -> None:
+    """Bands and rank scores rewritten on the way to the page, to reach every verdict."""
+    case: dict = {}
+
+    def reshape(route) -> None:
+        data = route.fetch().json()
+        hits = data["hits"]
+        for i, hit in enumerate(hits):
+            hit["band"] = case["bands"][i] if i < len(case["bands"]) else "none"
+            hit["band_label"] = {"high": "高度相关", "medium": "中等相关", "low": "弱相关",
+                                 "none": "无关"}[hit["band"]]
+            hit.pop("rank_score", None)
+            if case.get("rank_scores"):
+                hit["rank_score"] = 0.9 - i / 10
+        data["hits"] = hits[:case.get("keep", len(hits))]
+        route.fulfill(json=data)
+
+    page.route("**/v1/search", reshape)
+    hits = page.get_by_test_id("hit")
+
+    case.update(bands=["high"], rank_scores=True)
+    search(page, "退款多久能到账啊")
+    page.get_by_test_id("search-verdict").filter(has_text="可以自动回答").wait_for()
+    assert page.get_by_test_id("search-verdict").get_attribute("data-band") == "high"
+    assert "可自动回复" in hits.first.get_by_test_id("hit-answer").locator("summary").inner_text()
+    assert open_answers(page) == 1
+    assert page.get_by_test_id("rank-score").first.inner_text() == "排序分 0.9000"
+
+    case.update(bands=["low", "low"], rank_scores=False)  # and an older server's hits
+    search(page, "退款多久能到账")
+    page.get_by_test_id("search-verdict").filter(has_text="弱相关").wait_for()
+    assert page.get_by_test_id("related-title").inner_text().startswith("相关问题")
+    assert hits.first.is_visible() and open_answers(page) == 0
+    assert page.get_by_test_id("rank-score").count() == 0
+    assert page.get_by_test_id("no-answer").count() == 0
+
+    # a weak hit ranked below an unrelated one: the top hit decides, nothing is answered
+    case.update(bands=["none", "low"], rank_scores=True)
+    search(page, "退款多久能到")
+    page.get_by_test_id("no-answer").wait_for()
+    assert page.get_by_test_id("nearest-hits").evaluate("(d) => !d.open")
+    assert open_answers(page) == 0
+
+    case.update(bands=[], keep=0)
+    search(page, "退款多久")
+    page.get_by_test_id("no-answer").filter(has_text="放宽").wait_for()
+    assert page.get_by_test_id("nearest-hits").count() == 0 and hits.count() == 0
+    assert "返回 0 条" in page.get_by_test_id("search-took").inner_text()
 
 
 def test_search_category_and_top_k_controls(page) -> None:
     page.get_by_label("分类").select_option("物流")
     page.get_by_label("返回条数").fill("2")
     search(page, "密码记不住了怎么重置")
-    page.get_by_test_id("hit").first.wait_for()
+    # no 物流 entry answers a password question: the hits come folded under the notice
+    page.get_by_test_id("no-answer").wait_for()
+    page.get_by_test_id("hit").first.wait_for(state="attached")
     hits = page.get_by_test_id("hit")
     assert hits.count() <= 2
-    assert all(t.strip() == "物流" for t in page.locator(".hit .chip.category").all_inner_texts())
+    assert all(t.strip() == "物流" for t in page.locator(".hit .chip.category").all_text_contents())
 
 
 def test_similarity_scores_three_candidates(page) -> None:
@@ -156,6 +311,35 @@ def test_similarity_scores_three_candidates(page) -> None:
     page.set_viewport_size(PHONE)
     no_horizontal_overflow(page)
     shot(page, "similarity-390x844.png")
+
+
+def test_similarity_rows_line_up_on_a_phone(page) -> None:
+    page.set_viewport_size(PHONE)
+    page.get_by_role("tab", name="相似度").click()
+    page.get_by_label("源句").fill("怎么申请退款")
+    candidates = page.get_by_label("候选句（每行一条）")
+    # mixed bands (badges of different widths) and one long line that wraps
+    candidates.fill("如何申请退货退款\n快递几天能送到\n退款多久能到账\n"
+                    "我在网上买的东西不想要了，想把钱原路退回到我的银行卡里应该怎么操作")
+    candidates.press("Control+Enter")
+    rows = page.get_by_test_id("similarity-row")
+    rows.first.wait_for()
+    assert rows.count() == 4
+    assert len({rows.nth(i).get_attribute("data-band") for i in range(4)}) > 1
+    bars = page.locator(".sim-row .bar")
+    for parts in (bars, page.get_by_test_id("similarity-score"),
+                  page.get_by_test_id("similarity-results").get_by_test_id("band-badge")):
+        assert len(set(left_edges(parts))) == 1, left_edges(parts)
+    widths = {round(bars.nth(i).bounding_box()["width"], 1) for i in range(4)}
+    assert len(widths) == 1 and widths.pop() > 80
+    badge_right = max(b["x"] + b["width"] for b in (
+        page.get_by_test_id("similarity-results").get_by_test_id("band-badge").nth(i).bounding_box()
+        for i in range(4)))
+    card = page.get_by_test_id("similarity-results").bounding_box()
+    assert badge_right <= card["x"] + card["width"]
+    no_horizontal_overflow(page)
+    tab_strip_has_no_scrollbar(page)
+    shot(page, "similarity-mixed-390x844.png")
 
 
 def test_embedding_shows_dimension_norm_and_values(page) -> None:
@@ -190,8 +374,39 @@ def test_api_error_is_shown_as_a_message(page) -> None:
     assert "query is 1001 characters; the limit is 1000" in text
     assert "413" in text and "input_too_large" in text
     assert "输入过长" in text
+    # the Chinese explanation is the message; the server's English is the small detail
+    message = alert.get_by_test_id("error-message").inner_text()
+    assert "输入超出" in message and "limit" not in message
+    assert "the limit is 1000" in alert.get_by_test_id("error-detail").inner_text()
     assert page.get_by_test_id("hit").count() == 0
     shot(page, "error-1280x800.png")
 
     search(page, "   ")  # caught in the page, before any request
     assert "请输入" in alert.inner_text()
+
+
+@pytest.mark.parametrize(("status", "code", "chinese"), [
+    (429, "overloaded", "请求过多"), (401, "unauthorized", "令牌"),
+    (503, "not_ready", "正在启动"), (507, "storage_full", "存储空间不足"),
+    (500, "internal_error", "服务器处理请求时出错"), (418, "teapot", "服务器返回了错误"),
+])
+def test_server_errors_are_explained_in_chinese(page, status, code, chinese) -> None:
+    english = f"an English message for {code}"
+    page.route("**/v1/search", lambda route: route.fulfill(
+        status=status, json={"error": {"code": code, "message": english, "detail": None}}))
+    search(page, "退款多久能到账")
+    alert = page.get_by_test_id("search-error")
+    alert.wait_for()
+    assert chinese in alert.get_by_test_id("error-message").inner_text()
+    assert alert.get_by_test_id("error-detail").inner_text() == english
+    assert f"{status} · {code}" in alert.inner_text()
+
+
+def test_network_error_is_explained_in_chinese(page) -> None:
+    page.route("**/v1/search", lambda route: route.abort())
+    search(page, "退款多久能到账")
+    alert = page.get_by_test_id("search-error")
+    alert.wait_for()
+    assert alert.locator(".alert-title").inner_text() == "网络错误"
+    assert "无法连接服务器" in alert.get_by_test_id("error-message").inner_text()
+    assert alert.get_by_test_id("error-detail").inner_text()  # the browser's own words

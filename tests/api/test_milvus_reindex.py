@@ -44,7 +44,9 @@ def served(tmp_path: Path, milvus_server: MilvusServer) -> Iterator[LiveServer]:
 def milvus_state(uri: str) -> tuple[list[str], dict[str, str]]:
     from pymilvus import MilvusClient
 
-    client = MilvusClient(uri=uri)
+    from search.milvus_store import GRPC_OPTIONS
+
+    client = MilvusClient(uri=uri, grpc_options=GRPC_OPTIONS)  # no idle pings (GOAWAY)
     try:
         aliases = client.list_aliases().get("aliases", [])
         return (sorted(client.list_collections()),
