@@ -14,9 +14,13 @@ Each step indexes a corpus once and runs its queries under several settings:
 3. report — dense, lexical and the default (hybrid) on all 4,165 COVID queries and on
           InsuranceQA's validation questions (answers as passages);
 4. traditional — the COVID queries converted to Traditional characters with OpenCC,
-          with and without Traditional->Simplified normalisation.
+          with and without Traditional->Simplified normalisation;
+5. opencc — which OpenCC config should turn Traditional queries into Simplified: the COVID
+          queries and the sample FAQ's held-out questions, made Traditional with "s2t"
+          (characters) and "s2twp" (Taiwan phrasing), converted back in the bench by each
+          candidate config (product conversion off), against none and the originals.
 
-Usage: python bench/quality.py [--steps fit,faq,report,traditional] [--quick]
+Usage: python bench/quality.py [--steps fit,faq,report,traditional,opencc] [--quick]
 Writes bench/results/quality.json and quality.md. Corpus embeddings are kept in
 bench/results/eval-cache.db between runs (InsuranceQA takes an hour to encode on 2 cores).
 """
@@ -174,6 +178,53 @@ def step_traditional(encoder, settings, quick, tmp):  # type: ignore[no-untyped-
     return out
 
 
+OPENCC_CONFIGS = ("t2s", "tw2s", "tw2sp", "hk2s", "hk2sp")  # Traditional -> Simplified
+
+
+def step_opencc(encoder, settings, quick, tmp):  # type: ignore[no-untyped-def]
+    import opencc
+
+    configs, not_loaded = {}, {}
+    for name in OPENCC_CONFIGS:
+        try:
+            configs[name] = opencc.OpenCC(name)
+        except Exception as exc:  # noqa: BLE001 - a config missing from this OpenCC build
+            not_loaded[name] = str(exc)
+    s = settings.model_copy(update={"traditional_to_simplified": False})  # the bench converts
+    enc = Encoder.from_settings(s)
+    modes = [{"retrieval_mode": "dense"}, {}]  # {} = the default (hybrid)
+    sets = {"covid": (DATA / "covid_qsim_tianchi/corpus.jsonl",
+                      DATA / "covid_qsim_tianchi/queries.jsonl", 500 if quick else None),
+            "sample": (REPO / "data/faq_sample.jsonl", sample_queries(tmp), None)}
+    out: dict = {"configs": ",".join(configs), **({"not_loaded": not_loaded} if not_loaded else {})}
+    for name, (corpus, source, limit) in sets.items():
+        rows = [json.loads(line) for line in source.open(encoding="utf-8")][:limit]
+        cases = {f"{name}:original": [row["query"] for row in rows]}
+        for variant in ("s2t", "s2twp"):
+            to_traditional = opencc.OpenCC(variant)
+            traditional = [to_traditional.convert(row["query"]) for row in rows]
+            cases[f"{name}:{variant}:none"] = traditional
+            cases.update({f"{name}:{variant}:{config}": [c.convert(q) for q in traditional]
+                          for config, c in configs.items()})
+        seen: dict[tuple[str, ...], list] = {}  # identical query lists are searched once
+        for key, queries in cases.items():
+            print(f"  {key}", flush=True)
+            if tuple(queries) not in seen:
+                path = write_jsonl(tmp / f"opencc_{key.replace(':', '_')}.jsonl",
+                                   ({**row, "query": q} for row, q in zip(rows, queries)))
+                seen[tuple(queries)] = run(enc, s, corpus, path, modes)
+            out[key] = seen[tuple(queries)]
+    hybrid = {config: [out[f"{name}:{variant}:{config}"][1] for name in sets
+                       for variant in ("s2t", "s2twp")] for config in ("none", *configs)}
+    out["mean_hybrid"] = [{"variant": {"opencc": config},
+                           "recall_at_1": sum(r["recall_at_1"] for r in rs) / len(rs),
+                           "mrr_at_10": sum(r["mrr_at_10"] for r in rs) / len(rs)}
+                          for config, rs in hybrid.items()]
+    out["best"] = max((m for m in out["mean_hybrid"] if m["variant"]["opencc"] != "none"),
+                      key=lambda m: (m["recall_at_1"], m["mrr_at_10"]))["variant"]["opencc"]
+    return out
+
+
 def markdown(results: dict) -> str:
     lines = ["# Search quality", ""]
     for step, content in results.items():
@@ -204,7 +255,7 @@ def markdown(results: dict) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", default="fit,faq,report,traditional")
+    parser.add_argument("--steps", default="fit,faq,report,traditional,opencc")
     parser.add_argument("--quick", action="store_true", help="subsets only (minutes)")
     parser.add_argument("--report-sets", default="covid,insuranceqa",
                         help="datasets of the report step (InsuranceQA: ~1 h of encoding on 2 cores)")
@@ -232,6 +283,8 @@ def main() -> None:
         if "traditional" in steps:
             print("step traditional")
             results["traditional"] = step_traditional(encoder, settings, args.quick, Path(tmp))
+        if "opencc" in steps:
+            print("step opencc"); results["opencc"] = step_opencc(encoder, settings, args.quick, Path(tmp))
     path.write_text(json.dumps(results, ensure_ascii=False, indent=2))
     (RESULTS / f"{name}.md").write_text(markdown(results), encoding="utf-8")
     print(markdown(results))

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import unicodedata
 
+import pytest
+
 from hypothesis import given, settings as hsettings, strategies as st
 
 from search.text import NORMALIZATION_VERSION, normalization_version, normalize
@@ -30,7 +32,7 @@ def test_chinese_punctuation_that_nfkc_keeps_is_kept() -> None:
 
 def test_traditional_to_simplified_is_optional() -> None:
     assert normalize("退款多久會到帳") == "退款多久會到帳"
-    assert normalize("退款多久會到帳", traditional_to_simplified=True) == "退款多久会到帐"
+    assert normalize("退款多久會到帳", traditional_to_simplified=True) == "退款多久会到账"
     assert normalization_version(True) != normalization_version(False) == NORMALIZATION_VERSION
 
 
@@ -59,3 +61,16 @@ def test_never_produces_zero_width_or_control_characters(text: str) -> None:
 @given(st.text(alphabet=CJK, min_size=1))
 def test_keeps_cjk_text_intact(text: str) -> None:
     assert normalize(text) == unicodedata.normalize("NFKC", text) == text
+
+
+@pytest.mark.parametrize(("traditional", "simplified"), [
+    ("退款多久會到帳", "退款多久会到账"),  # t2s alone gives 到帐, which the FAQ never writes
+    ("帳號密碼忘記了", "账号密码忘记了"),
+    ("我的帳戶被凍結了", "我的账户被冻结了"),
+    ("這個軟體怎麼下載", "这个软件怎么下载"),  # Taiwan words, not only characters
+    ("請問網路斷線怎麼辦", "请问网络断线怎么办"),
+    ("蚊帳和帳篷", "蚊帐和帐篷"),  # 帐 keeps its own sense
+])
+def test_traditional_questions_reach_the_words_the_faq_uses(traditional: str, simplified: str) -> None:
+    assert normalize(traditional, traditional_to_simplified=True) == simplified
+    assert normalize(simplified, traditional_to_simplified=True) == simplified
