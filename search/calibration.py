@@ -33,7 +33,11 @@ def search_scores(encoder, a: list[str], b: list[str]) -> np.ndarray:  # type: i
     """Cosines as a search computes them: ``a`` as the user's query, ``b`` as a stored
     question (each side with its role's prefix)."""
     qa, pb = list(dict.fromkeys(a)), list(dict.fromkeys(b))
-    va, vb = encoder.encode_queries(qa), encoder.encode(pb, "question").vectors
+    if encoder.profile.prefix("query") == encoder.profile.prefix("question"):
+        qa = pb = list(dict.fromkeys(qa + pb))  # one role in all but name: encode once
+        va = vb = encoder.encode_queries(qa)
+    else:
+        va, vb = encoder.encode_queries(qa), encoder.encode(pb, "question").vectors
     ia, ib = {t: i for i, t in enumerate(qa)}, {t: i for i, t in enumerate(pb)}
     return np.sum(va[[ia[t] for t in a]] * vb[[ib[t] for t in b]], axis=1)
 

@@ -110,3 +110,13 @@ def bundled_encoder():  # type: ignore[no-untyped-def]
     s = Settings(models_dir=REPO / "data" / "models", precision="fp32", _env_file=None)  # type: ignore[call-arg]
     bundled.prepare(s.resolved_models_dir / bundled.BUNDLED_NAME, progress=False)
     return Encoder.from_settings(s)
+
+
+@pytest.fixture(scope="session")
+def dataset_encoder(bundled_encoder):  # type: ignore[no-untyped-def]
+    """The bundled model for the fixed evaluation sets: their vectors are cached on this
+    machine between runs (tests/embedding_cache.py)."""
+    from tests.embedding_cache import CachedEncoder, cache_path
+
+    path = cache_path()
+    return bundled_encoder if path is None else CachedEncoder(bundled_encoder, path)
