@@ -396,6 +396,9 @@
       if (served && data.build_id && served.build_id !== data.build_id) loadInfo();  // new build live
     } catch (err) {
       if (!isCurrent()) return;
+      // The previous question's hits would read as this question's answer: clear them.
+      results.replaceChildren();
+      meta.hidden = true;
       showError($("search-error"), err);
     } finally {
       results.removeAttribute("aria-busy");

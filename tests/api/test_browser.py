@@ -366,9 +366,14 @@ def test_embedding_shows_dimension_norm_and_values(page) -> None:
 
 
 def test_api_error_is_shown_as_a_message(page) -> None:
+    search(page, "退款多久能到账啊")
+    page.get_by_test_id("hit").first.wait_for()
     search(page, "密" * 1001)
     alert = page.get_by_test_id("search-error")
     alert.wait_for()
+    # the previous question's hits are gone: they would read as this question's answer
+    assert page.get_by_test_id("hit").count() == 0
+    assert not page.get_by_test_id("search-meta").is_visible()
     assert alert.get_attribute("role") == "alert"
     text = alert.inner_text()
     assert "query is 1001 characters; the limit is 1000" in text
