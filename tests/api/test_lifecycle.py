@@ -45,6 +45,11 @@ def test_api_keys_guard_writes_and_writes_survive_a_restart(fresh_dir: Path) -> 
         assert httpx.delete(doc + "acct-001").status_code == 401
         assert httpx.delete(doc + "acct-001", headers={"Authorization": f"Bearer {KEY}"}).status_code == 204
         assert search_ids(server.url, "自提点的快递能放几天", 1) == ["keep-1"]  # reads need no key
+        collection = server.url + "/v1/collections/keyed"
+        assert httpx.put(collection).status_code == 401
+        assert httpx.put(collection, headers={"X-API-Key": KEY}).status_code == 201
+        assert httpx.delete(collection).status_code == 401
+        assert httpx.delete(collection, headers={"X-API-Key": KEY}).status_code == 204
     finally:
         stop_server(server)
     server = start_server(fresh_dir, env)
