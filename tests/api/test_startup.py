@@ -41,8 +41,9 @@ def test_health_answers_while_the_model_loads(tmp_path: Path) -> None:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             try:
-                health = httpx.get(url + "/health", timeout=5)
+                # /ready first: once it says 200, a later /health must say "ready"
                 ready = httpx.get(url + "/ready", timeout=5)
+                health = httpx.get(url + "/health", timeout=5)
             except httpx.HTTPError:
                 time.sleep(0.05)
                 continue
