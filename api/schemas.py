@@ -184,6 +184,42 @@ class CollectionOut(BaseModel):
     categories: list[str]
 
 
+class TestQuestionIn(Strict):
+    __test__ = False  # not a pytest class, whatever its name
+    query: Text = Field(max_length=1000)
+    expected_ids: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(
+        default_factory=list, max_length=100,
+        description="The entries that answer it; empty: it must not be answered.")
+
+
+class TestSetIn(Strict):
+    __test__ = False
+    questions: list[TestQuestionIn] = Field(min_length=1, max_length=10_000)
+    replace: bool = Field(False, description="Replace the whole set instead of adding.")
+
+
+class TestSetOut(BaseModel):
+    __test__ = False
+    collection: str
+    count: int
+    answerable: int
+    questions: list[TestQuestionIn]
+
+
+class BandsIn(Strict):
+    high: float = Field(ge=-1, le=1.01)
+    medium: float = Field(ge=-1, le=1.01)
+    low: float = Field(ge=-1, le=1.01)
+    margin: float = Field(0.0, ge=0, le=1)
+
+
+class BandsOut(BaseModel):
+    collection: str
+    thresholds: dict[str, float]
+    source: Literal["calibrated", "manual", "model"]
+    report: dict[str, Any] = {}
+
+
 class PredictRequest(Request):
     data: list[str | bool] = Field(min_length=2, description=(
         '[source, "cand1\\ncand2"] for scores; [text, "", true/false…] for a vector; '

@@ -127,13 +127,16 @@ def build_in(session: Session, coll: Collection, identity: Identity, settings: S
                      index_kind=built.kind, nlist=built.nlist, nprobe=built.nprobe,
                      vector_count=len(ids), file=str(relative), sha256=digest,
                      change_seq=seq, recall_at_10=built.recall_at_10)
-    record(session, coll.id, row)
+    record(session, coll, row, encoder)
     return BuildReport(row.id, built.kind, len(ids), built.nprobe, built.recall_at_10,
                        time.perf_counter() - started)
 
 
-def record(session: Session, collection_id: int, row: IndexBuild) -> None:
-    """Insert a build row with the snapshot of its entries, and make it the active one."""
+def record(session: Session, coll: Collection, row: IndexBuild, encoder) -> None:  # type: ignore[no-untyped-def]
+    """Insert a build row with the snapshot of its entries and the band thresholds it is
+    served with, and make it the active one."""
+    row.bands = coll.bands or {**encoder.profile.thresholds.as_dict(), "source": "model"}
+    collection_id = coll.id
     session.add(row)
     session.flush()
     snapshots.save(session, row.id, collection_id)

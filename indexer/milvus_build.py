@@ -72,7 +72,7 @@ def build_milvus(session: Session, coll: Collection, identity: Identity, setting
                      normalization=identity.normalization, index_kind=f"milvus:{kind}",
                      nlist=int(params.get("nlist", 0)), nprobe=0, vector_count=count,
                      file=name, sha256="-", change_seq=seq, recall_at_10=None)
-    record(session, coll.id, row)
+    record(session, coll, row, encoder)
     effects.on_commit(lambda: point_alias(milvus, alias, name))
     return BuildReport(row.id, f"milvus:{kind}", count, 0, None, time.perf_counter() - started)
 

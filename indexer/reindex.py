@@ -26,7 +26,9 @@ from search.config import Settings
 from search.errors import SemsearchError, SourceError
 from search.store import repository
 
+from . import gate as quality_gate
 from .build import BuildReport, build_in, prune, transaction
+from .gate import DEFAULT_MAX_DROP
 from .sources import EntryLimits, SourceRows, read_source
 from .writer import DocumentWriter, Plan
 
@@ -37,6 +39,7 @@ class ReindexReport:
     skipped: int
     encoded: int
     build: BuildReport | None
+    gate: quality_gate.Verdict | None = None  # the hit-test set on the new build
 
 
 class ReindexBusyError(SemsearchError):
@@ -86,7 +89,10 @@ def read_checked(source: Path, *, skip_invalid: bool = False, allow_empty: bool 
 def reindex(settings: Settings, sessions: sessionmaker[Session], encoder,  # type: ignore[no-untyped-def]
             source: Path | SourceRows, collection: str, *, full: bool = False,
             skip_invalid: bool = False, rebuild: bool = False, allow_shrink: bool = False,
+            gate: bool = True, max_drop: float = DEFAULT_MAX_DROP,
             console: Console | None = None) -> ReindexReport:
+    """Reindex ``collection`` from ``source``. A collection with a hit-test set has each
+    new build evaluated on it before it is activated (``gate``: refused when worse)."""
     console = console or Console(stderr=True)
     rows = source if isinstance(source, SourceRows) else read_checked(
         source, skip_invalid=skip_invalid, allow_empty=full and allow_shrink,
@@ -99,9 +105,10 @@ def reindex(settings: Settings, sessions: sessionmaker[Session], encoder,  # typ
             plan.refuse_shrink(collection)
         with _progress(console) as progress:
             task = progress.add_task("encoding", total=None)
-            prepared = writer.prepare(plan, on_encode_start=lambda n: progress.update(task, total=n),
+            prepared = writer.prepare(plan, on_encode_start=lambda n: progress.update(task, total=n, visible=n > 0),
                                       on_encoded=lambda n: progress.advance(task, n))
-        build = None
+        questions, before = quality_gate.baseline(settings, sessions, encoder, collection)
+        build = verdict = None
         with transaction(sessions, settings) as (session, effects):
             coll = repository.ensure_collection(session, collection)
             writer.write(session, coll.id, prepared)
@@ -109,6 +116,11 @@ def reindex(settings: Settings, sessions: sessionmaker[Session], encoder,  # typ
                                                         settings.vector_store):
                 with console.status("building the index…"):
                     build = build_in(session, coll, identity, settings, encoder, effects)
+                if questions:
+                    with console.status(f"checking the build on {len(questions)} test questions…"):
+                        verdict = quality_gate.check(session, settings, encoder, collection,
+                                                     questions, before, build.build_id,
+                                                     max_drop=max_drop, enforce=gate)
         if build is not None:
             prune(sessions, coll.id, settings)
-    return ReindexReport(plan, len(rows.errors), prepared.encoded, build)
+    return ReindexReport(plan, len(rows.errors), prepared.encoded, build, verdict)

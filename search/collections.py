@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from . import builds
+from .bands import Thresholds, thresholds_from_json
 from . import index as faiss_index
 from .config import Settings
 from .errors import (IndexCorruptError, IndexMismatchError, NotFoundError, NotReadyError,
@@ -32,7 +33,10 @@ log = logging.getLogger(__name__)
 
 
 class CollectionRegistry:
-    def __init__(self, settings: Settings, encoder, sessions: sessionmaker[Session]) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, settings: Settings, encoder, sessions: sessionmaker[Session],  # type: ignore[no-untyped-def]
+                 only: str | None = None) -> None:
+        """``only`` names the one collection this registry loads (an evaluation's)."""
+        self.only = only
         self.settings = settings
         self.encoder = encoder
         self.sessions = sessions
@@ -45,6 +49,7 @@ class CollectionRegistry:
         self._lock = threading.Lock()  # one refresh at a time; readers never wait
         self.errors: dict[str, str] = {}  # collection -> why its newest build is not served
         self._failed: dict[str, tuple] = {}  # collection -> (what failed to load, why)
+        self._bands: dict[str, Thresholds] = {}  # collections with thresholds of their own
 
     def names(self) -> list[str]:
         return sorted(self._stores)
@@ -82,8 +87,12 @@ class CollectionRegistry:
         deleted collections; stop serving a build whose file changed under us."""
         with self._lock, self.sessions() as session:
             present = {}
-            for coll in session.scalars(select(Collection)):
+            query = select(Collection)
+            if self.only is not None:
+                query = query.where(Collection.name == self.only)
+            for coll in session.scalars(query):
                 present[coll.name] = coll.id
+                self._set_bands(coll)
                 try:
                     self._refresh_one(session, coll)
                     self.errors.pop(coll.name, None)
@@ -95,8 +104,21 @@ class CollectionRegistry:
                 self._forget(name)
             self._ids.update(present)
 
+    def bands(self, name: str) -> Thresholds | None:
+        """The collection's own thresholds (calibrated or set by hand), if it has any."""
+        if name not in self._ids and self._exists(name):
+            self.refresh()  # not seen yet: its row holds them
+        return self._bands.get(name)
+
+    def _set_bands(self, coll: Collection) -> None:
+        if coll.bands:
+            self._bands[coll.name] = thresholds_from_json(coll.bands)
+        else:
+            self._bands.pop(coll.name, None)
+
     def _forget(self, name: str) -> None:
-        for table in (self._stores, self._lexical, self._ids, self.errors, self._failed):
+        for table in (self._stores, self._lexical, self._ids, self.errors, self._failed,
+                      self._bands):
             table.pop(name, None)  # type: ignore[attr-defined]
 
     def _refresh_one(self, session: Session, coll: Collection) -> None:

@@ -53,6 +53,14 @@ class ShrinkRefusedError(InvalidInputError):
     http_status = 409
 
 
+class QualityGateError(SemsearchError):
+    """A new build answers the collection's hit-test set worse: it was not activated."""
+
+    code = "quality_gate"
+    http_status = 409
+    exit_code = 3
+
+
 class StorageFullError(SemsearchError):
     """The disk (or the database) is full: nothing was changed."""
 

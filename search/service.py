@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from sqlalchemy.orm import Session, sessionmaker
 
-from .bands import BAND_LABELS, Band, band_at_least
+from .bands import BAND_LABELS, Band, Thresholds, band_at_least, top_bands
 from .collections import CollectionRegistry
 from .config import Settings
 from .errors import InputTooLargeError, InvalidInputError
@@ -54,6 +54,7 @@ class SearchResult:
     hits: list[SearchHit]
     build_id: int | None
     took_ms: float = 0.0
+    thresholds: Thresholds | None = None  # what the bands were read with
 
 
 @dataclass(frozen=True)
@@ -123,8 +124,21 @@ class SearchService:
                     session, coll.id, filters.category, filters.tags), dtype=np.int64)
             hits = self._collect(session, store, lexical, normalized, vector, top_k, allowed,
                                  filters)
+        thresholds = self.thresholds_for(name)
+        self._band(hits, thresholds)
         hits = [h for h in hits if self._passes(h, filters)][:top_k]
-        return SearchResult(query, normalized, hits, store.info.build_id or None)
+        return SearchResult(query, normalized, hits, store.info.build_id or None,
+                            thresholds=thresholds)
+
+    def thresholds_for(self, collection: str | None) -> Thresholds:
+        """The collection's own band thresholds, or the model's prior."""
+        return self.registry.bands(collection or self.settings.default_collection) or self.thresholds
+
+    @staticmethod
+    def _band(hits: list[SearchHit], thresholds: Thresholds) -> None:
+        """Bands from each hit's cosine; ``high`` only for one unambiguous first hit."""
+        for hit, (band, ambiguous) in zip(hits, top_bands([h.score for h in hits], thresholds)):
+            hit.band, hit.band_label, hit.ambiguous = band, BAND_LABELS[band], ambiguous
 
     def _collect(self, session: Session, store, lexical: LexicalIndex | None, query: str,  # type: ignore[no-untyped-def]
                  vector: np.ndarray, top_k: int, allowed: np.ndarray | None,
@@ -183,7 +197,7 @@ class SearchService:
             doc_id, found = ranked[i]
             cos, _, passage = max(found, key=lambda x: x[0])
             hits.append(self._hit(cos, passage, documents[doc_id], float(rank[i])))
-        return self._mark_ambiguous(hits)
+        return hits
 
     def _score_passages(self, session: Session, store, cosines: dict[int, float | None],  # type: ignore[no-untyped-def]
                         vector: np.ndarray, doc_ids: list[int]) -> dict[int, list[tuple]]:
@@ -211,18 +225,9 @@ class SearchService:
         return {d: [(cos, cos - weight * density.get(p.id, 0.0), p) for cos, p in items]
                 for d, items in found.items()}
 
-    def _mark_ambiguous(self, hits: list[SearchHit]) -> list[SearchHit]:
-        """``high`` promises one answer. When several entries reach it, the FAQ holds
-        duplicates or the question spans entries: which one is meant is not known, so
-        none of them is ``high``; they drop to ``medium``, marked ambiguous."""
-        top = [h for h in hits if h.band == "high"]
-        if len(top) > 1:
-            for hit in top:
-                hit.band, hit.band_label, hit.ambiguous = "medium", BAND_LABELS["medium"], True
-        return hits
-
-    def _hit(self, score: float, passage, doc, rank_score: float) -> SearchHit:  # type: ignore[no-untyped-def]
-        band = self.thresholds.band(score)
+    @staticmethod
+    def _hit(score: float, passage, doc, rank_score: float) -> SearchHit:  # type: ignore[no-untyped-def]
+        band: Band = "none"  # set for the whole result by _band
         return SearchHit(rank_score=round(rank_score, 6),
             id=doc.id, external_id=doc.external_id, question=doc.question, answer=doc.answer,
             category=doc.category, tags=list(doc.tags or []), score=round(score, 6), band=band,

@@ -4,7 +4,7 @@ The calibration tests score some 80,000 sentences of ../shared/datasets at fp32,
 takes minutes on two cores; the sentences never change, so their vectors are encoded
 once per machine and read back afterwards. The cache is keyed by everything that could
 change a vector: the prepared model's stamp, the precision, torch's version, and the
-exact text fed to the model (prefix included). It lives outside the checkout
+exact text fed to the model (normalised, prefix included). It lives outside the checkout
 (``SEMSEARCH_TEST_CACHE``, default ``~/.cache/semsearch/test-embeddings.sqlite``;
 ``off`` turns it off), so that a fresh clone on the same machine reuses it. Only the
 dataset tests use it: the tests of the encoder itself always encode.
@@ -48,8 +48,11 @@ class CachedEncoder:
         return getattr(self.inner, name)  # profile, model_id, dim, …
 
     def encode(self, texts: Sequence[str], kind: str = "query") -> EncodeResult:
-        prefix = self.inner.profile.prefix(kind)
-        keys = [hashlib.sha256((prefix + t).encode("utf-8")).hexdigest() for t in texts]
+        from search.text import normalize
+
+        prefix, t2s = self.inner.profile.prefix(kind), self.inner.profile.traditional_to_simplified
+        keys = [hashlib.sha256((prefix + normalize(t, traditional_to_simplified=t2s)).encode("utf-8")).hexdigest()
+                for t in texts]
         found: dict[str, np.ndarray] = {}
         for start in range(0, len(keys), 500):
             chunk = keys[start:start + 500]

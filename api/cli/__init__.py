@@ -17,7 +17,7 @@ except ImportError:  # pragma: no cover
 
 from search.errors import InvalidInputError, NotFoundError, SemsearchError, SourceError
 
-from . import calibrate_cmd, eval_cmds, index_cmds, model_cmds, serve_cmd
+from . import calibrate_cmd, eval_cmds, index_cmds, model_cmds, serve_cmd, testset_cmds
 
 app = typer.Typer(
     name="semsearch",
@@ -32,10 +32,14 @@ eval_cmds.register(app)
 index_cmds.register(app)
 serve_cmd.register(app)
 calibrate_cmd.register(app)
+testset_cmds.register(app, eval_cmds.eval_app)
 
 
 def _exit_code(exc: SemsearchError) -> int:
-    """2 for what the caller got wrong (input, a file, an unknown name), 1 otherwise."""
+    """2 for what the caller got wrong (input, a file, an unknown name), 3 for a build
+    the quality gate refused, 1 otherwise."""
+    if getattr(exc, "exit_code", None):
+        return int(exc.exit_code)  # type: ignore[attr-defined]
     return 2 if isinstance(exc, (InvalidInputError, SourceError, NotFoundError)) else 1
 
 

@@ -27,15 +27,25 @@ def _targets(text: str) -> tuple[float, float, float]:
 
 
 def calibrate(
-    pairs: Annotated[list[Path], typer.Option(help='JSONL {"a", "b", "label"} (1 = same intent); repeatable.')],
-    targets: Annotated[str, typer.Option(help="Precision each band must keep: high,medium,low.")] =
+    collection: Annotated[str | None, typer.Option(
+        help="Fit this collection's bands to the answers its hit-test set gets.")] = None,
+    pairs: Annotated[list[Path] | None, typer.Option(
+        help='Or fit the model\'s pair thresholds: JSONL {"a", "b", "label"} (1 = same '
+             "intent); repeatable.")] = None,
+    targets: Annotated[str, typer.Option(help="Pairs: precision each band must keep: high,medium,low.")] =
         ",".join(f"{t:.2f}" for t in DEFAULT_TARGETS),
-    write: Annotated[bool, typer.Option("--write", help="Save to the model's profile file under data/.")] = False,
+    write: Annotated[bool, typer.Option("--write", help="Store the thresholds (the collection's, "
+                                                        "or the model's profile file under data/).")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Pick each band's lowest threshold whose precision meets its target."""
+    """Fit band thresholds: a collection's from its hit-test set (the first answer's
+    cosine, and its lead over the next entry), or the model's from labelled pairs."""
+    if (collection is None) == (pairs is None):
+        raise InvalidInputError("give either --collection NAME (its hit-test set) or --pairs FILE")
+    if collection is not None:
+        return _calibrate_collection(collection, write, as_json)
     wanted = _targets(targets)
-    loaded = [load_pairs(p) for p in pairs]
+    loaded = [load_pairs(p) for p in pairs or []]
     a = [x for d in loaded for x in d.a]
     b = [x for d in loaded for x in d.b]
     labels = np.concatenate([d.labels for d in loaded])
@@ -43,7 +53,7 @@ def calibrate(
     with console.status(f"encoding {len(set(a)) + len(set(b))} sentences…"):
         scores = search_scores(encoder, a, b)
     thresholds, rows = fit(scores, labels, wanted)
-    payload = {"model": encoder.model_id, "pairs": [str(p) for p in pairs], "n": len(labels),
+    payload = {"model": encoder.model_id, "pairs": [str(p) for p in pairs or []], "n": len(labels),
                "thresholds": {k: round(v, 4) for k, v in thresholds.as_dict().items()},
                "bands": [r.__dict__ for r in rows]}
     if write:
@@ -61,6 +71,42 @@ def calibrate(
                       "" if r.band == "none" else f"{r.threshold:.4f}",
                       f"{r.precision:.3f}", "" if r.band == "none" else f"{r.recall:.3f}",
                       f"{r.share:.3f}")
+    out.print(table)
+
+
+def _calibrate_collection(collection: str, write: bool, as_json: bool) -> None:
+    from indexer import bands
+    from search.store import repository
+    from search.store.db import open_database
+
+    sessions = open_database(settings().resolved_database_url)
+    with sessions() as session:  # an unknown collection fails before the model loads
+        repository.get_collection(session, collection)
+    encoder = load_encoder()
+    with console.status("searching the hit-test set…"):
+        fitted = bands.calibrate(settings(), sessions, encoder, collection, write=write)
+    if as_json:
+        print_json({"collection": collection, "written": write, **fitted.to_json()})
+        return
+    t = fitted.thresholds
+    console.print(f"{collection}: high >= {t.high:.4f} leading the next entry by >= {t.margin:.4f}"
+                  f", medium >= {t.medium:.4f}, low >= {t.low:.4f}"
+                  + (" (written)" if write else " (not written: add --write)"))
+    if not fitted.high_fitted:
+        console.print(f"high: too few questions reach it to fit it; the model's prior is kept "
+                      f"(label about {fitted.needed} more questions)")
+    table = Table("band", "questions", "precision", "95% interval", "cross-validated precision",
+                  "cross-validated share")
+    cv = fitted.cross_validated
+    for band, share in fitted.in_sample["band_share"].items():
+        precision = fitted.in_sample["band_precision"][band]
+        interval = fitted.in_sample["band_interval"][band]
+        cvp = (cv.get("band_precision") or {}).get(band)
+        table.add_row(band, str(fitted.in_sample["band_count"][band]),
+                      "-" if precision is None else f"{precision:.3f}",
+                      "-" if interval is None else f"{interval[0]:.3f}–{interval[1]:.3f}",
+                      "-" if cvp is None else f"{cvp:.3f}",
+                      "-" if not cv else f"{cv['band_share'][band]:.3f}")
     out.print(table)
 
 

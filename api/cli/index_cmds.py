@@ -35,6 +35,11 @@ def reindex(
     rebuild: Annotated[bool, typer.Option(
         help="Build a new index even if the active one is current (a lost Milvus, a "
              "restored database, a damaged index file).")] = False,
+    gate: Annotated[bool, typer.Option(
+        "--gate/--no-gate", help="With a hit-test set: refuse (exit 3) a build that answers "
+                                 "it worse.")] = True,
+    max_drop: Annotated[float, typer.Option(
+        help="The gate's allowed drop of recall@1, in points.", min=0, max=100)] = 2.0,
 ) -> None:
     """Bring a collection in line with SOURCE and activate a new index build.
 
@@ -53,8 +58,15 @@ def reindex(
             check_collection_name(name)
     rows = read_checked(source, skip_invalid=skip_invalid, allow_empty=full and allow_shrink,
                         limits=EntryLimits.of(s))
-    report = run(s, sessions, load_encoder(), rows, name, full=full, rebuild=rebuild,
-                 allow_shrink=allow_shrink, console=console)
+    from search.errors import QualityGateError
+
+    try:
+        report = run(s, sessions, load_encoder(), rows, name, full=full, rebuild=rebuild,
+                     allow_shrink=allow_shrink, gate=gate, max_drop=max_drop / 100,
+                     console=console)
+    except QualityGateError as exc:
+        _print_changed(exc.detail["changed"])
+        raise
     plan = report.plan
     console.print(Text(f"{name}: {len(plan.new)} new, {len(plan.changed)} changed, "
                        f"{len(plan.deleted)} deleted, {plan.unchanged} unchanged; "
@@ -68,6 +80,23 @@ def reindex(
                            f"nprobe {b.nprobe}{recall} ({b.seconds:.1f}s)"))
     else:
         console.print("index already current; no new build")
+    if report.gate is not None:
+        after, before = report.gate.after, report.gate.before
+        was = f" (was {before['recall_at_1']:.3f})" if before and before["recall_at_1"] is not None else ""
+        r1 = after["recall_at_1"]
+        console.print(Text(f"hit-test set: recall@1 {'-' if r1 is None else f'{r1:.3f}'}{was}, "
+                           f"{len(report.gate.changed)} answer(s) changed"
+                           + (f"; activated despite: {'; '.join(report.gate.reasons)}"
+                              if report.gate.reasons else "")))
+
+
+def _print_changed(rows: list[dict]) -> None:
+    """The test questions whose first answer a refused build changed."""
+    table = Table("question", "expected", "before", "after", title=f"{len(rows)} answer(s) changed")
+    for row in rows[:50]:
+        table.add_row(Text(row["query"]), Text(", ".join(row["expected"]) or "none"),
+                      Text(str(row["before"])) , Text(str(row["after"])))
+    console.print(table)
 
 
 def query(

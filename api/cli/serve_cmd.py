@@ -21,6 +21,11 @@ import typer
 from .common import console, settings
 
 SAMPLE = Path("data/faq_sample.jsonl")
+# The sample's held-out questions (and off-topic ones, which must not be answered): the
+# sample collection's hit-test set, so that calibration and the reindex gate can be tried.
+SAMPLE_QUESTIONS = [Path("data") / name for name in (
+    "faq_sample_queries.jsonl", "faq_sample_dev_queries.jsonl",
+    "faq_sample_offtopic_dev.jsonl", "faq_sample_offtopic_test.jsonl")]
 # h11 parses requests: httptools cannot parse a URL over 64 KB and answers it with a
 # plain-text 400 the app never sees. h11 refuses request heads over this size the same
 # way; 1 MB lets a long document id reach the app's own JSON 413.
@@ -43,6 +48,16 @@ def _index_sample_if_empty(sample: Path) -> None:
 
     console.print(f"indexing {sample} into {s.default_collection!r}…")
     reindex(s, sessions, load_encoder(), sample, s.default_collection, console=console)
+    _import_sample_questions(sessions, s.default_collection)
+
+
+def _import_sample_questions(sessions, collection: str) -> None:  # type: ignore[no-untyped-def]
+    from search.store import repository, testsets
+
+    questions = [q for path in SAMPLE_QUESTIONS for q in testsets.read_file(path).questions]
+    with sessions.begin() as session:
+        testsets.add(session, repository.get_collection(session, collection).id, questions)
+    console.print(f"{len(questions)} sample questions are the hit-test set of {collection!r}")
 
 
 def check_port(host: str, port: int) -> None:

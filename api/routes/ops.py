@@ -49,8 +49,11 @@ async def info(engine: EngineDep) -> dict:
     for name in engine.registry.names():
         store = engine.registry.peek(name)
         if store is not None:
+            own = engine.registry.bands(name)
             collections[name] = {"build_id": store.info.build_id or None,
-                                 "index_kind": store.info.index_kind, "vectors": store.size}
+                                 "index_kind": store.info.index_kind, "vectors": store.size,
+                                 "thresholds": (own or profile.thresholds).as_dict(),
+                                 "thresholds_source": "collection" if own else "model"}
     return {
         "model": profile.name, "dimension": encoder.dim, "pooling": profile.pooling,
         "max_length": profile.max_length, "device": encoder.device,

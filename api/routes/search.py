@@ -30,7 +30,8 @@ def _response(engine: Engine, result: SearchResult) -> SearchResponse:
     return SearchResponse(
         query=result.query, normalized_query=result.normalized_query,
         hits=[asdict(h) for h in result.hits],  # type: ignore[misc]
-        thresholds=engine.service.thresholds.as_dict(), model=engine.encoder.model_id,
+        thresholds=(result.thresholds or engine.service.thresholds).as_dict(),
+        model=engine.encoder.model_id,
         build_id=result.build_id, took_ms=round(result.took_ms, 3))
 
 

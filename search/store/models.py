@@ -31,6 +31,26 @@ class Collection(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # The collection's own band thresholds (search.bands.CollectionBands.to_json), from
+    # `semsearch calibrate --collection` or set by hand; None: the model's prior.
+    bands: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+
+
+class TestQuestion(Base):
+    """A labelled question of a collection's hit-test set: the entries that answer it
+    (``expected``), or none at all (an empty list: it must not be answered)."""
+
+    __tablename__ = "test_questions"
+    __test__ = False  # not a pytest class, whatever its name
+    __table_args__ = (UniqueConstraint("collection_id", "query"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    collection_id: Mapped[int] = mapped_column(
+        ForeignKey("collections.id", ondelete="CASCADE"), index=True)
+    query: Mapped[str] = mapped_column(Text)
+    expected: Mapped[list] = mapped_column(JSON, default=list)
+    origin: Mapped[str] = mapped_column(String(16), default="import")  # import | page | api
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class Document(Base):
@@ -122,6 +142,10 @@ class IndexBuild(Base):
     recall_at_10: Mapped[float | None] = mapped_column(Float, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     active: Mapped[bool] = mapped_column(Boolean, default=False)
+    bands: Mapped[dict | None] = mapped_column(JSON, nullable=True)  # served with this build
+    # The hit-test set's result on this build when it was made: metrics and each
+    # question's first answer (`semsearch eval testset --against BUILD` compares with it).
+    evaluation: Mapped[dict | None] = mapped_column(JSON, nullable=True)
 
 
 class BuildSnapshot(Base):

@@ -42,7 +42,7 @@ def test_search_returns_the_right_entry_with_score_and_band(live_server: LiveSer
     assert top["matched_kind"] in ("question", "similar") and top["matched_text"]
     assert top["ambiguous"] is False  # no other entry reaches `high` for this question
     assert len(body["hits"]) == 3
-    assert set(body["thresholds"]) == {"high", "medium", "low"}
+    assert set(body["thresholds"]) == {"high", "medium", "low", "margin"}
 
 
 def test_held_out_colloquial_questions_mostly_find_their_entry(live_server: LiveServer) -> None:

@@ -26,3 +26,17 @@ def test_band_order_and_parsing() -> None:
     assert not band_at_least("none", "low")
     with pytest.raises(InvalidInputError, match="unknown band"):
         parse_band("very-high")
+
+
+def test_only_one_unambiguous_first_hit_is_high() -> None:
+    from search.bands import top_bands
+
+    t = Thresholds(high=0.9, medium=0.8, low=0.5, margin=0.02)
+    assert top_bands([0.95, 0.85, 0.6], t) == [("high", False), ("medium", False), ("low", False)]
+    # the runner-up is too close: which entry is meant is unclear
+    assert top_bands([0.95, 0.94], Thresholds(0.99, 0.8, 0.5, 0.02)) == [("medium", False), ("medium", False)]
+    assert top_bands([0.95, 0.935], t)[0] == ("medium", True)
+    # two entries at high (an FAQ with twins): neither is high, even with no margin
+    assert top_bands([0.96, 0.91], Thresholds(0.9, 0.8, 0.5)) == [("medium", True), ("medium", True)]
+    assert top_bands([0.96], t) == [("high", False)]
+    assert top_bands([], t) == []

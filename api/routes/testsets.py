@@ -1,0 +1,104 @@
+"""A collection's hit-test set and its band thresholds, over HTTP."""
+from __future__ import annotations
+
+from fastapi import APIRouter, Query, Response
+from starlette.concurrency import run_in_threadpool
+
+from indexer import bands
+from search.bands import Thresholds
+from search.errors import NotFoundError
+from search.store import repository, testsets
+
+from ..deps import EngineDep, WriteAccess
+from ..engine import Engine
+from ..schemas import (BandsIn, BandsOut, ErrorResponse, TestQuestionIn, TestSetIn,
+                       TestSetOut)
+
+router = APIRouter(prefix="/v1/collections/{collection}", tags=["hit tests"],
+                   responses={404: {"model": ErrorResponse}, 422: {"model": ErrorResponse}})
+
+
+def _set(engine: Engine, collection: str) -> TestSetOut:
+    with engine.sessions() as session:
+        coll_id = repository.get_collection(session, collection).id
+        questions = testsets.load(session, coll_id)
+    return TestSetOut(collection=collection, count=len(questions),
+                      answerable=sum(q.answerable for q in questions),
+                      questions=[TestQuestionIn(query=q.query, expected_ids=list(q.expected))
+                                 for q in questions])
+
+
+@router.get("/testset", response_model=TestSetOut)
+async def get_testset(collection: str, engine: EngineDep) -> TestSetOut:
+    """The labelled test questions of a collection."""
+    return await run_in_threadpool(_set, engine, collection)
+
+
+@router.post("/testset", response_model=TestSetOut, dependencies=[WriteAccess])
+async def add_to_testset(collection: str, body: TestSetIn, engine: EngineDep) -> TestSetOut:
+    """Add questions (a question already in the set is relabelled), or replace the set."""
+    def write() -> TestSetOut:
+        questions = [testsets.Labelled(q.query.strip(), tuple(dict.fromkeys(q.expected_ids)), "api")
+                     for q in body.questions]
+        with engine.sessions.begin() as session:
+            coll_id = repository.get_collection(session, collection).id
+            (testsets.replace_all if body.replace else testsets.add)(session, coll_id, questions)
+        return _set(engine, collection)
+
+    return await run_in_threadpool(write)
+
+
+@router.delete("/testset", status_code=204, dependencies=[WriteAccess])
+async def remove_from_testset(collection: str, engine: EngineDep,
+                              query: str = Query(..., min_length=1)) -> Response:
+    """Remove one question from the set."""
+    def remove() -> None:
+        with engine.sessions.begin() as session:
+            coll_id = repository.get_collection(session, collection).id
+            if not testsets.remove(session, coll_id, query):
+                raise NotFoundError(f"{query!r} is not in the hit-test set of {collection!r}")
+
+    await run_in_threadpool(remove)
+    return Response(status_code=204)
+
+
+def _bands(engine: Engine, collection: str) -> BandsOut:
+    with engine.sessions() as session:
+        stored = repository.get_collection(session, collection).bands
+    if stored:
+        return BandsOut(collection=collection, source=stored.get("source", "manual"),
+                        thresholds={k: stored[k] for k in ("high", "medium", "low", "margin")},
+                        report=stored.get("report") or {})
+    return BandsOut(collection=collection, source="model",
+                    thresholds=engine.service.thresholds.as_dict())
+
+
+@router.get("/bands", response_model=BandsOut)
+async def get_bands(collection: str, engine: EngineDep) -> BandsOut:
+    """The thresholds the collection is banded with: its own, or the model's prior."""
+    return await run_in_threadpool(_bands, engine, collection)
+
+
+@router.put("/bands", response_model=BandsOut, dependencies=[WriteAccess])
+async def set_bands(collection: str, body: BandsIn, engine: EngineDep) -> BandsOut:
+    """Set the collection's thresholds by hand (``semsearch calibrate --collection`` fits
+    them); searches use them from the next refresh on."""
+    thresholds = Thresholds(body.high, body.medium, body.low, body.margin)
+
+    def write() -> BandsOut:
+        bands.store(engine.sessions, engine.settings, collection, thresholds, "manual")
+        engine.refresh()
+        return _bands(engine, collection)
+
+    return await run_in_threadpool(write)
+
+
+@router.delete("/bands", status_code=204, dependencies=[WriteAccess])
+async def reset_bands(collection: str, engine: EngineDep) -> Response:
+    """Go back to the model's prior thresholds."""
+    def write() -> None:
+        bands.store(engine.sessions, engine.settings, collection, None, "model")
+        engine.refresh()
+
+    await run_in_threadpool(write)
+    return Response(status_code=204)

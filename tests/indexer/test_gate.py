@@ -1,0 +1,93 @@
+"""Hit-test sets and the reindex quality gate (fake encoder): a source that would answer
+the set worse is refused with the questions that changed, and nothing changes."""
+from __future__ import annotations
+
+import pytest
+
+from indexer import bands
+from indexer.reindex import reindex
+from search.builds import active_build
+from search.errors import QualityGateError
+from search.service import SearchService
+from search.store import repository, testsets
+from search.store.db import open_database
+from search.store.models import IndexBuild
+from tests.conftest import FakeEncoder
+from tests.indexer.test_reindex import QUIET, SAMPLE, write_source
+
+
+@pytest.fixture
+def with_testset(settings, tmp_path):  # type: ignore[no-untyped-def]
+    sessions = open_database(settings.resolved_database_url)
+    reindex(settings, sessions, FakeEncoder(), write_source(tmp_path / "faq.jsonl", SAMPLE),
+            "default", console=QUIET)
+    questions = [testsets.Labelled(similar, (row["id"],)) for row in SAMPLE
+                 for similar in row["similar_questions"][:1]]
+    questions.append(testsets.Labelled("今天天气怎么样", ()))
+    with sessions.begin() as session:
+        testsets.add(session, repository.get_collection(session, "default").id, questions)
+    return settings, sessions, questions
+
+
+def active_id(sessions) -> int:  # type: ignore[no-untyped-def]
+    with sessions() as session:
+        return active_build(session, repository.get_collection(session, "default").id).id
+
+
+def test_a_worse_build_is_refused_and_nothing_changes(with_testset, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    settings, sessions, _ = with_testset
+    before = active_id(sessions)
+    damaged = [dict(r) for r in SAMPLE[: int(len(SAMPLE) * 0.7)]]  # 30% of the entries gone
+    with pytest.raises(QualityGateError, match="recall@1 on the hit-test set fell") as caught:
+        reindex(settings, sessions, FakeEncoder(), write_source(tmp_path / "bad.jsonl", damaged),
+                "default", full=True, console=QUIET)
+    changed = caught.value.detail["changed"]
+    dropped = {r["id"] for r in SAMPLE[len(damaged):]}
+    lost = [row for row in changed if row["was_right"] and not row["is_right"]]
+    assert lost and {row["expected"][0] for row in lost} <= dropped
+    assert active_id(sessions) == before
+    with sessions() as session:
+        assert len(repository.document_hashes(session, 1)) == len(SAMPLE)  # no entry lost
+    # --no-gate activates it anyway, and the build records what it answered
+    report = reindex(settings, sessions, FakeEncoder(), write_source(tmp_path / "bad.jsonl", damaged),
+                     "default", full=True, gate=False, console=QUIET)
+    assert report.gate is not None and report.gate.reasons and active_id(sessions) != before
+    with sessions() as session:
+        evaluation = session.get(IndexBuild, active_id(sessions)).evaluation
+    assert evaluation["recall_at_1"] < 0.8 and len(evaluation["answers"]) == len(with_testset[2])
+
+
+def test_a_build_as_good_passes_the_gate_and_records_its_answers(with_testset, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    settings, sessions, questions = with_testset
+    more = SAMPLE + [{"id": "new-1", "question": "支持用礼品卡抵扣运费吗"}]
+    report = reindex(settings, sessions, FakeEncoder(), write_source(tmp_path / "more.jsonl", more),
+                     "default", console=QUIET)
+    assert report.gate is not None and not report.gate.reasons
+    assert report.gate.after["recall_at_1"] >= report.gate.before["recall_at_1"] - 0.02
+    with sessions() as session:
+        build = session.get(IndexBuild, active_id(sessions))
+    assert set(build.evaluation["answers"]) == {q.query for q in questions}
+    assert build.bands["source"] == "model"
+
+
+def test_calibrated_bands_are_stored_and_served(with_testset) -> None:  # type: ignore[no-untyped-def]
+    settings, sessions, questions = with_testset
+    fitted = bands.calibrate(settings, sessions, FakeEncoder(), "default", write=True)
+    assert fitted.in_sample["n_questions"] == len(questions)
+    service = SearchService(settings, FakeEncoder(), sessions)
+    served = service.search(SAMPLE[0]["question"], top_k=1).thresholds
+    assert served == fitted.thresholds != FakeEncoder().profile.thresholds
+    bands.store(sessions, settings, "default", None, "model")  # back to the prior
+    service.registry.refresh()
+    assert service.search(SAMPLE[0]["question"], top_k=1).thresholds == FakeEncoder().profile.thresholds
+
+
+def test_hit_test_files_in_every_accepted_shape(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "set.jsonl"
+    path.write_text('{"query": "a", "expected_ids": ["x", "y"]}\n{"query": "b", "expected": "none"}\n'
+                    '{"query": "c", "expected_id": "z"}\n{"query": "d", "expected_id": null}\n'
+                    '{"query": "e", "relevant_ids": ["w"]}\n{"query": "f"}\n', "utf-8")
+    parsed = testsets.read_file(path)
+    assert [(q.query, q.expected) for q in parsed.questions] == [
+        ("a", ("x", "y")), ("b", ()), ("c", ("z",)), ("d", ()), ("e", ("w",))]
+    assert parsed.errors == [f"{path}:6: name the answer: 'expected_ids': [...], or 'expected': 'none'"]
