@@ -1,4 +1,5 @@
-// semsearch web page: FAQ search, similarity and embeddings over the public JSON API.
+// semsearch web page: FAQ search, similarity, embeddings and the hit-test set over the
+// public JSON API.
 // Plain DOM code, no build step; every text from the server goes in through textContent.
 "use strict";
 
@@ -40,7 +41,7 @@
   };
   const UNKNOWN_ERROR = ["请求失败", "服务器返回了错误，详情见下方。"];
 
-  const state = { info: null, collections: [], thresholds: null, simRows: [] };
+  const state = { info: null, collections: [], thresholds: null, simRows: [], bandSources: {} };
 
   // ---- helpers -------------------------------------------------------------------------
 
@@ -79,6 +80,7 @@
     } catch (err) {
       throw new ApiError(0, "network", err.message);
     }
+    if (response.status === 204) return null;  // DELETE: nothing to parse
     let data = null;
     try {
       data = await response.json();
@@ -198,13 +200,40 @@
     $("info-entries").replaceChildren(coll
       ? h("span", {}, `${coll.documents}`, h("small", { text: ` 条 · ${coll.passages} 段落` }))
       : h("span", { class: "muted", text: "—" }));
-    const t = info.thresholds;
+    const t = collectionThresholds();
+    const origin = thresholdsOrigin();
     $("info-thresholds").replaceChildren(
       h("span", { class: "thresholds" },
         ["high", "medium", "low"].map((b) =>
           h("span", { class: `tick band-${b}`, title: bandMeaning(b) },
             `${BAND_LABELS[b].slice(0, 1)} ≥ ${fmt(t[b])}`)),
-        info.calibrated ? null : h("small", { class: "muted", text: " 未校准" })));
+        origin ? h("small", { class: "muted", "data-testid": "info-thresholds-source",
+                              "data-source": origin.source, text: ` ${origin.label}` })
+               : (info.calibrated ? null : h("small", { class: "muted", text: " 未校准" }))));
+  }
+
+  // The thresholds that band the current collection: its own (calibrated or set by hand)
+  // or the model's; an older server only sends the model's.
+  function collectionThresholds() {
+    const info = state.info;
+    if (!info) return null;
+    const served = (info.collections || {})[currentCollection()];
+    return (served && served.thresholds) || info.thresholds;
+  }
+
+  // Where they come from, in words; null for an older server that does not say.
+  const SOURCE_LABELS = { calibrated: "本集合校准", manual: "手动设置", model: "模型默认" };
+
+  function thresholdsOrigin() {
+    const name = currentCollection();
+    const served = state.info && (state.info.collections || {})[name];
+    if (!served || !served.thresholds_source) return null;
+    if (served.thresholds_source !== "collection") return { source: "model", label: SOURCE_LABELS.model };
+    // /v1/info only says "the collection's own"; /bands (read by the hit-test tab) says
+    // whether they were fitted or set by hand.
+    const known = state.bandSources[name];
+    const source = known && known !== "model" ? known : "calibrated";
+    return { source, label: SOURCE_LABELS[source] };
   }
 
   function renderCategories() {
@@ -223,15 +252,16 @@
                                                      api("GET", "/v1/collections")]);
       state.info = info;
       state.collections = collections;
-      state.thresholds = info.thresholds;
       const select = $("search-collection");
       const keep = select.value || info.default_collection;
       select.replaceChildren(...collections.map((c) => h("option", { value: c.name, text: c.name })));
       if (collections.some((c) => c.name === keep)) select.value = keep;
       $("collection-field").hidden = collections.length < 2;
+      state.thresholds = collectionThresholds();
       renderCategories();
       renderHeader();
-      renderLegend();  // now with the model's thresholds
+      renderLegend();  // now with the collection's thresholds
+      if (!$("panel-hittest").hidden) loadHittest();
       const errors = Object.entries(info.errors || {});
       showError($("global-error"), errors.length
         ? new ApiError(0, "index", errors.map(([k, v]) => `${k}: ${v}`).join("；"))
@@ -244,7 +274,7 @@
 
   // ---- tabs -----------------------------------------------------------------------------
 
-  const TABS = ["search", "similarity", "embedding"];
+  const TABS = ["search", "similarity", "embedding", "hittest"];
 
   function selectTab(name, focus) {
     for (const t of TABS) {
@@ -256,6 +286,7 @@
       if (on && focus) tab.focus();
     }
     if (location.hash !== `#${name}`) history.replaceState(null, "", `#${name}`);
+    if (name === "hittest") loadHittest();  // the set may have changed elsewhere
   }
 
   function setupTabs() {
@@ -412,8 +443,11 @@
       run(runSearch);
     });
     $("search-collection").addEventListener("change", () => {
+      state.thresholds = collectionThresholds();
       renderCategories();
       renderHeader();
+      renderLegend();
+      resetHittest();
     });
   }
 
@@ -564,12 +598,249 @@
     });
   }
 
+  // ---- hit test -------------------------------------------------------------------------
+
+  // The labelled test questions of the current collection: search a question, mark the
+  // entry that answers it (or that none does), and the set grows. `semsearch calibrate`
+  // fits the bands to it; `semsearch reindex` refuses a build that answers it worse.
+  const SOURCE_NOTES = { calibrated: "按本集合的测试问题拟合", manual: "由管理员手动设置",
+                         model: "尚未按本集合校准，使用模型的默认阈值" };
+  const HITTEST_SHOWN = 50;  // the newest ones; the whole set: semsearch testset export
+  const HITTEST_TOP_K = 10;
+  const hittest = { collection: "", set: null, query: "", hits: [], seq: 0 };
+
+  const testsetPath = (name) => `/v1/collections/${encodeURIComponent(name)}/testset`;
+
+  function labelOf(query) {
+    const found = hittest.set && hittest.set.questions.find((q) => q.query === query);
+    return found ? found.expected_ids : null;
+  }
+
+  function renderTestset() {
+    const set = hittest.set;
+    const count = $("hittest-count");
+    if (!set) {
+      for (const id of ["hittest-total", "hittest-answerable", "hittest-unanswerable"]) $(id).textContent = "—";
+      count.removeAttribute("data-count");
+      $("hittest-items").replaceChildren();
+      $("hittest-more").hidden = true;
+      return;
+    }
+    $("hittest-total").textContent = String(set.count);
+    $("hittest-answerable").textContent = String(set.answerable);
+    $("hittest-unanswerable").textContent = String(set.count - set.answerable);
+    count.setAttribute("data-count", String(set.count));
+    count.setAttribute("data-answerable", String(set.answerable));
+    const shown = set.questions.slice(-HITTEST_SHOWN);
+    const more = $("hittest-more");
+    more.hidden = set.questions.length <= HITTEST_SHOWN;
+    more.textContent = more.hidden ? "" :
+      `共 ${set.questions.length} 条，这里只列出最近添加的 ${HITTEST_SHOWN} 条；` +
+      `完整列表：semsearch testset export --collection ${hittest.collection}`;
+    const items = shown.map((q) => h("li", { class: "ht-row ht-item", "data-testid": "hittest-item",
+                                            "data-query": q.query },
+      h("span", { class: "ht-main" },
+        h("span", { class: "ht-text", "data-testid": "hittest-item-query", text: q.query }),
+        h("span", { class: "ht-ids", "data-testid": "hittest-item-expected" },
+          q.expected_ids.length
+            ? q.expected_ids.map((id) => h("span", { class: "chip mono", text: id }))
+            : h("span", { class: "chip none", text: "无答案" }))),
+      h("button", { type: "button", class: "btn small danger", "data-testid": "hittest-delete",
+                    "aria-label": `删除「${q.query}」`, text: "删除",
+                    onclick: (e) => deleteQuestion(q.query, e.currentTarget) })));
+    $("hittest-items").replaceChildren(...(items.length ? items
+      : [h("li", { class: "ht-row ht-empty muted", text: "测试集还是空的：在上面检索一个问题并标注答案。" })]));
+  }
+
+  function renderBands(bands) {
+    const t = bands.thresholds;
+    const source = $("hittest-source");
+    source.replaceChildren(h("span", { text: SOURCE_LABELS[bands.source] || bands.source }));
+    source.setAttribute("data-source", bands.source);
+    source.title = SOURCE_NOTES[bands.source] || "";
+    $("hittest-thresholds").textContent =
+      `${SOURCE_NOTES[bands.source] || ""}：高 ≥ ${fmt(t.high)} · 中 ≥ ${fmt(t.medium)} · 弱 ≥ ${fmt(t.low)}` +
+      (typeof t.margin === "number" ? ` · 领先间隔 ${fmt(t.margin)}` : "");
+  }
+
+  function renderHittestHits() {
+    const query = hittest.query;
+    const label = labelOf(query);
+    $("hittest-meta").replaceChildren(
+      h("span", {}, `「${query}」返回 ${hittest.hits.length} 条 · `),
+      label === null ? h("span", { class: "muted", text: "尚未在测试集中" })
+        : h("span", { "data-testid": "hittest-current" }, "当前标注：",
+            h("strong", { text: label.length ? label.join("、") : "无答案" })));
+    const none = $("hittest-none");
+    none.classList.toggle("is-label", label !== null && !label.length);
+    none.setAttribute("aria-pressed", String(label !== null && !label.length));
+    $("hittest-hits").replaceChildren(...(hittest.hits.length ? hittest.hits.map((hit, i) => {
+      const chosen = label !== null && label.includes(hit.external_id);
+      return h("li", { class: `ht-row ht-hit${chosen ? " is-label" : ""}`, "data-testid": "hittest-hit",
+                       "data-external-id": hit.external_id, "data-band": hit.band },
+        h("span", { class: "rank", "aria-label": `第 ${i + 1} 名`, text: i + 1 }),
+        h("span", { class: "ht-main" },
+          h("span", { class: "ht-text", text: hit.question }),
+          h("span", { class: "ext-id mono", text: hit.external_id })),
+        h("span", { class: "ht-score" },
+          h("span", { class: "score mono", title: "余弦相似度：分档只看它", text: fmt(hit.score) }),
+          badge(hit.band, hit.band_label)),
+        h("button", { type: "button", class: `btn small${chosen ? " chosen" : ""}`,
+                      "data-testid": "hittest-save", "aria-pressed": String(chosen),
+                      "aria-label": `把 ${hit.external_id} 标为「${query}」的正确答案`,
+                      text: chosen ? "✓ 已标注" : "✓ 正确答案",
+                      onclick: (e) => saveQuestion(query, [hit.external_id], e.currentTarget) }));
+    }) : [h("li", { class: "ht-row ht-empty muted", text: "没有返回任何条目。" })]));
+    $("hittest-results").hidden = false;
+  }
+
+  function hittestStatus(text) {
+    const el = $("hittest-status");
+    el.textContent = text;
+    el.hidden = !text;
+  }
+
+  // Clears what belongs to another collection; loads this one's set when the tab is open.
+  function resetHittest() {
+    hittest.set = null;
+    hittest.hits = [];
+    $("hittest-results").hidden = true;
+    hittestStatus("");
+    renderTestset();
+    if (!$("panel-hittest").hidden) loadHittest();
+  }
+
+  async function loadHittest() {
+    const name = currentCollection();
+    if (!name) return;  // /v1/info has not answered yet; it calls back
+    const mine = ++hittest.seq;
+    hittest.collection = name;
+    $("hittest-collection").textContent = name;
+    $("hittest-calibrate").textContent = `semsearch calibrate --collection ${name} --write`;
+    try {
+      const [set, bands] = await Promise.all([
+        api("GET", testsetPath(name)),
+        api("GET", `/v1/collections/${encodeURIComponent(name)}/bands`)]);
+      if (mine !== hittest.seq) return;
+      hittest.set = set;
+      state.bandSources[name] = bands.source;
+      renderTestset();
+      renderBands(bands);
+      renderHeader();  // 手动设置 vs 本集合校准, which /v1/info does not tell apart
+      if (!$("hittest-results").hidden) renderHittestHits();
+      showError($("hittest-error"), null);
+    } catch (err) {
+      if (mine === hittest.seq) showError($("hittest-error"), err);
+    }
+  }
+
+  async function runHittestSearch(isCurrent) {
+    const query = $("hittest-query").value.trim();  // the server stores it trimmed
+    if (!query) {
+      showError($("hittest-error"), new Error("请输入要测试的问题。"));
+      $("hittest-query").focus();
+      return;
+    }
+    const name = currentCollection();
+    hittestStatus("");
+    try {
+      const data = await api("POST", "/v1/search", { query, top_k: HITTEST_TOP_K, collection: name });
+      if (!isCurrent()) return;
+      showError($("hittest-error"), null);
+      hittest.query = query;
+      hittest.hits = data.hits;
+      renderHittestHits();
+    } catch (err) {
+      if (!isCurrent()) return;
+      $("hittest-results").hidden = true;  // the old hits are not this question's
+      showError($("hittest-error"), err);
+    }
+  }
+
+  // One write at a time: the label and delete buttons wait for it. The rows are rebuilt
+  // afterwards, so focus goes to what refocus() finds in the new ones.
+  async function oneWrite(work, refocus) {
+    const buttons = document.querySelectorAll("#hittest-none, #panel-hittest .ht-rows button");
+    buttons.forEach((b) => { b.disabled = true; });
+    try {
+      await work();
+    } finally {
+      buttons.forEach((b) => { if (b.isConnected) b.disabled = false; });
+      const target = refocus();
+      if (target) target.focus();
+    }
+  }
+
+  function saveQuestion(query, expected, button) {
+    const name = hittest.collection;
+    const before = labelOf(query);
+    const id = expected[0];
+    const refocus = () => (button.isConnected ? button
+      : [...document.querySelectorAll("[data-testid=hittest-hit]")]
+          .find((li) => li.getAttribute("data-external-id") === id)
+          ?.querySelector("[data-testid=hittest-save]"));
+    return oneWrite(async () => {
+      try {
+        const set = await api("POST", testsetPath(name),
+                              { questions: [{ query, expected_ids: expected }] });
+        if (name !== hittest.collection) return;
+        hittest.set = set;
+        showError($("hittest-error"), null);
+        renderTestset();
+        if (hittest.query === query) renderHittestHits();
+        const what = expected.length ? `正确答案 ${expected.join("、")}` : "无答案（不应回答）";
+        hittestStatus(`${before === null ? "已加入测试集" : "已重新标注"}：「${query}」→ ${what}。` +
+                      `测试集现有 ${set.count} 条。`);
+      } catch (err) {
+        showError($("hittest-error"), err);
+      }
+    }, refocus);
+  }
+
+  function deleteQuestion(query, button) {
+    const name = hittest.collection;
+    // its row is gone afterwards: then the list's next delete button, or the question box
+    const next = button.closest("li").nextElementSibling || button.closest("li").previousElementSibling;
+    const refocus = () => {
+      if (button.isConnected) return button;  // failed: the row is still there
+      const q = next ? next.getAttribute("data-query") : null;
+      const row = q === null ? null : [...document.querySelectorAll("[data-testid=hittest-item]")]
+        .find((li) => li.getAttribute("data-query") === q);
+      return (row && row.querySelector("[data-testid=hittest-delete]")) || $("hittest-query");
+    };
+    return oneWrite(async () => {
+      try {
+        await api("DELETE", `${testsetPath(name)}?query=${encodeURIComponent(query)}`);
+        if (name !== hittest.collection) return;
+        hittest.set = await api("GET", testsetPath(name));
+        showError($("hittest-error"), null);
+        renderTestset();
+        if (!$("hittest-results").hidden) renderHittestHits();
+        hittestStatus(`已从测试集删除：「${query}」。测试集现有 ${hittest.set.count} 条。`);
+      } catch (err) {
+        showError($("hittest-error"), err);
+      }
+    }, refocus);
+  }
+
+  function setupHittest() {
+    const run = busyRunner($("hittest-submit"), "检索中…");
+    $("hittest-form").addEventListener("submit", (e) => {
+      e.preventDefault();
+      run(runHittestSearch);
+    });
+    $("hittest-none").addEventListener("click", (e) => {
+      if (hittest.query) saveQuestion(hittest.query, [], e.currentTarget);
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", () => {
     setupTabs();
     renderLegend();  // without thresholds until /v1/info answers
     setupSearch();
     setupSimilarity();
     setupEmbedding();
+    setupHittest();
     loadInfo();
   });
 })();

@@ -117,6 +117,13 @@ def test_header_shows_model_build_entries_and_thresholds(page) -> None:
         assert text in page.get_by_test_id(testid).inner_text()
     options = page.locator("#search-category option").all_inner_texts()
     assert "账户" in options and options[0] == "全部分类"
+    # the origin of the collection's thresholds replaces the old "未校准" note
+    served = page.request.get("/v1/info").json()["collections"]["default"]
+    origin = page.get_by_test_id("info-thresholds-source")
+    assert origin.inner_text().strip() in {"本集合校准", "手动设置", "模型默认"}
+    if served["thresholds_source"] == "model":
+        assert origin.inner_text().strip() == "模型默认"
+    assert "未校准" not in page.get_by_test_id("info-thresholds").inner_text()
     unlabelled = page.evaluate("""[...document.querySelectorAll('input, select, textarea')]
         .filter((el) => el.labels.length === 0).map((el) => el.id)""")
     assert unlabelled == [], "every control needs a <label for>"
@@ -193,7 +200,9 @@ def test_band_legend_and_badge_tooltips(page) -> None:
     for label, action in [("高度相关", "可自动回答"), ("中等相关", "建议人工确认"),
                           ("弱相关", "仅作相关问题展示"), ("无关", "转人工")]:
         assert label in text and action in text
-    served = page.request.get("/v1/info").json()["thresholds"]  # the served model's
+    info = page.request.get("/v1/info").json()
+    # the current collection's (its own, or the model's)
+    served = info["collections"]["default"].get("thresholds") or info["thresholds"]
     assert f"≥ {served['high']:.4f}" in text and f"< {served['low']:.4f}" in text
     hint = page.get_by_test_id("search-hint").inner_text()
     assert "排序综合了语义相似度、关键词匹配与热门问题校正" in hint and "分档只看余弦相似度" in hint
@@ -415,3 +424,119 @@ def test_network_error_is_explained_in_chinese(page) -> None:
     assert alert.locator(".alert-title").inner_text() == "网络错误"
     assert "无法连接服务器" in alert.get_by_test_id("error-message").inner_text()
     assert alert.get_by_test_id("error-detail").inner_text()  # the browser's own words
+
+
+def hittest_count(page) -> int:
+    count = page.get_by_test_id("hittest-count")
+    count.and_(page.locator("[data-count]")).wait_for()
+    return int(count.get_attribute("data-count"))
+
+
+def test_hit_test_tab_labels_questions(page) -> None:
+    from playwright.sync_api import expect
+
+    answered, off_topic = "退款多久能到账啊", "今天天气怎么样"
+    path = "/v1/collections/default/testset"
+    served = page.request.get(path).json()
+    before = {q["query"] for q in served["questions"]}
+    assert answered not in before and off_topic not in before, "left over from another run?"
+    mine: list[str] = []
+    try:
+        page.get_by_role("tab", name="命中测试").click()
+        assert page.get_by_test_id("tab-hittest").get_attribute("aria-selected") == "true"
+        count = page.get_by_test_id("hittest-count")
+        n = hittest_count(page)
+        assert n == served["count"]
+        assert page.get_by_test_id("hittest-total").inner_text() == str(n)
+        assert page.get_by_test_id("hittest-unanswerable").inner_text() == \
+            str(served["count"] - served["answerable"])
+        source = page.get_by_test_id("hittest-source")
+        bands = page.request.get("/v1/collections/default/bands").json()
+        expect(source).to_have_attribute("data-source", bands["source"])
+        assert source.inner_text() == {"calibrated": "本集合校准", "manual": "手动设置",
+                                       "model": "模型默认"}[bands["source"]]
+        explain = page.get_by_test_id("hittest-explain").inner_text()
+        assert "semsearch calibrate --collection default --write" in explain
+        assert "semsearch reindex" in explain
+
+        # search, then mark refund-001 as the answer
+        box = page.get_by_label("测试问题")
+        box.fill(answered)
+        page.get_by_test_id("hittest-submit").click()
+        hit = page.get_by_test_id("hittest-hit").and_(page.locator("[data-external-id=refund-001]"))
+        hit.wait_for()
+        assert page.get_by_test_id("hittest-hit").first.get_attribute("data-external-id") == "refund-001"
+        assert hit.get_by_test_id("band-badge").inner_text()
+        assert 0.5 < float(hit.locator(".score").inner_text()) <= 1.0
+        mine.append(answered)
+        hit.get_by_test_id("hittest-save").click()
+        expect(count).to_have_attribute("data-count", str(n + 1))
+        expect(page.get_by_test_id("hittest-status")).to_contain_text("已加入测试集")
+        item = page.get_by_test_id("hittest-item").filter(has_text=answered)
+        expect(item).to_have_count(1)
+        assert item.get_by_test_id("hittest-item-expected").inner_text() == "refund-001"
+        assert "refund-001" in page.get_by_test_id("hittest-current").inner_text()
+        expect(page.get_by_test_id("hittest-hit").first.get_by_test_id("hittest-save")) \
+            .to_have_attribute("aria-pressed", "true")
+        stored = {q["query"]: q["expected_ids"] for q in page.request.get(path).json()["questions"]}
+        assert stored[answered] == ["refund-001"]
+        no_horizontal_overflow(page)
+        shot(page, "hittest-1280x800.png")
+
+        # an off-topic question: saved as 无答案
+        box.fill(off_topic)
+        box.press("Enter")
+        page.get_by_test_id("hittest-meta").filter(has_text=off_topic).wait_for()
+        mine.append(off_topic)
+        page.get_by_test_id("hittest-none").click()
+        expect(count).to_have_attribute("data-count", str(n + 2))
+        expect(page.get_by_test_id("hittest-none")).to_have_attribute("aria-pressed", "true")
+        item = page.get_by_test_id("hittest-item").filter(has_text=off_topic)
+        expect(item.get_by_test_id("hittest-item-expected")).to_have_text("无答案")
+        assert page.get_by_test_id("hittest-unanswerable").inner_text() == \
+            str(served["count"] - served["answerable"] + 1)
+        stored = {q["query"]: q["expected_ids"] for q in page.request.get(path).json()["questions"]}
+        assert stored[off_topic] == []
+
+        page.set_viewport_size(PHONE)
+        no_horizontal_overflow(page)
+        tab_strip_has_no_scrollbar(page)
+        shot(page, "hittest-390x844.png")
+
+        # delete both: the count is back
+        for query in (answered, off_topic):
+            page.get_by_test_id("hittest-item").filter(has_text=query) \
+                .get_by_test_id("hittest-delete").click()
+            expect(page.get_by_test_id("hittest-item").filter(has_text=query)).to_have_count(0)
+            mine.remove(query)
+        expect(count).to_have_attribute("data-count", str(n))
+        expect(page.get_by_test_id("hittest-status")).to_contain_text("已从测试集删除")
+        assert page.get_by_test_id("hittest-error").is_hidden()
+        no_horizontal_overflow(page)
+    finally:  # the live server is shared: leave its set as it was
+        for query in mine:
+            page.request.delete(path, params={"query": query})
+    assert answered not in {q["query"] for q in page.request.get(path).json()["questions"]}
+
+
+def test_hit_test_tab_keyboard_and_errors(page) -> None:
+    page.get_by_test_id("tab-embedding").focus()
+    page.keyboard.press("ArrowRight")
+    assert page.get_by_test_id("tab-hittest").get_attribute("aria-selected") == "true"
+    assert page.evaluate("location.hash") == "#hittest"
+    page.keyboard.press("ArrowRight")  # wraps round to the first tab
+    assert page.get_by_test_id("tab-search").get_attribute("aria-selected") == "true"
+    page.keyboard.press("End")
+    assert page.get_by_test_id("tab-hittest").get_attribute("aria-selected") == "true"
+
+    page.route("**/v1/collections/default/testset*", lambda route: route.fulfill(
+        status=503, json={"error": {"code": "not_ready", "message": "warming up", "detail": None}}))
+    page.get_by_test_id("tab-search").click()
+    page.get_by_test_id("tab-hittest").click()
+    alert = page.get_by_test_id("hittest-error")
+    alert.wait_for()
+    assert "正在启动" in alert.get_by_test_id("error-message").inner_text()
+    assert alert.get_by_test_id("error-detail").inner_text() == "warming up"
+    page.get_by_label("测试问题").fill("   ")
+    page.get_by_test_id("hittest-submit").click()
+    assert "请输入" in alert.inner_text()
