@@ -206,16 +206,24 @@ class TestSetOut(BaseModel):
     questions: list[TestQuestionIn]
 
 
-class BandsIn(Strict):
+class ThresholdsIn(Strict):
     high: float = Field(ge=-1, le=1.01)
     medium: float = Field(ge=-1, le=1.01)
     low: float = Field(ge=-1, le=1.01)
     margin: float = Field(0.0, ge=0, le=1)
 
 
+class BandsIn(ThresholdsIn):
+    passages: ThresholdsIn | None = Field(None, description=(
+        "Thresholds for hits matched on an answer or an article chunk (default: the "
+        "model's prior)."))
+
+
 class BandsOut(BaseModel):
     collection: str
     thresholds: dict[str, float]
+    passage_thresholds: dict[str, float]
+    ranking: dict[str, Any]
     source: Literal["calibrated", "manual", "model"]
     report: dict[str, Any] = {}
 

@@ -58,9 +58,9 @@ class Verdict:
 
 
 def judge(before: list[Outcome] | None, after: list[Outcome], thresholds: Thresholds,
-          max_drop: float = DEFAULT_MAX_DROP) -> Verdict:
-    new = hittest.metrics(after, thresholds)
-    old = hittest.metrics(before, thresholds) if before else None
+          max_drop: float = DEFAULT_MAX_DROP, passages: Thresholds | None = None) -> Verdict:
+    new = hittest.metrics(after, thresholds, passages)
+    old = hittest.metrics(before, thresholds, passages) if before else None
     reasons = []
     if old and old["recall_at_1"] is not None and new["recall_at_1"] is not None:
         drop = old["recall_at_1"] - new["recall_at_1"]
@@ -112,7 +112,8 @@ def check(session: Session, settings: Settings, encoder, collection: str,  # typ
     registry = CollectionRegistry(settings, encoder, borrowed, only=collection)  # type: ignore[arg-type]
     service = SearchService(settings, encoder, borrowed, registry)  # type: ignore[arg-type]
     after = hittest.run(service, collection, questions)
-    verdict = judge(before, after, service.thresholds_for(collection), max_drop)
+    verdict = judge(before, after, service.thresholds_for(collection), max_drop,
+                    service.thresholds_for(collection, "answer"))
     row = session.get(IndexBuild, build_id)
     row.evaluation = verdict.record(after)
     if enforce and verdict.reasons:

@@ -6,6 +6,7 @@ model (see :mod:`search.profiles`) because models spread cosines very differentl
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Literal
 
@@ -53,22 +54,26 @@ class Thresholds:
         return asdict(self)
 
 
-def top_bands(scores: list[float], thresholds: Thresholds) -> list[tuple[Band, bool]]:
+def top_bands(scores: Sequence[float],
+              thresholds: Thresholds | Sequence[Thresholds]) -> list[tuple[Band, bool]]:
     """The band of each hit of one result (in rank order), and whether it was lowered
-    because the answer is ambiguous.
+    because the answer is ambiguous. ``thresholds``: one for all hits, or one per hit
+    (hits matched on questions and on answers are read with thresholds of their own).
 
     Only the first hit can be ``high``, and only when no other hit reaches ``high`` and
-    it leads the best other hit by ``thresholds.margin``: an FAQ that holds the same
-    question twice, or a question that spans two entries, has no one safe answer. Every
-    other hit at ``high`` is ``medium``, marked ambiguous.
+    it leads the best other hit read with the same thresholds by their ``margin``: an
+    FAQ that holds the same question twice, or a question that spans two entries, has
+    no one safe answer. Every other hit at ``high`` is ``medium``, marked ambiguous.
     """
-    out: list[tuple[Band, bool]] = [(thresholds.band(s), False) for s in scores]
-    for i, (band, _) in enumerate(out):
+    each = [thresholds] * len(scores) if isinstance(thresholds, Thresholds) else list(thresholds)
+    raw = [t.band(s) for s, t in zip(scores, each)]
+    out: list[tuple[Band, bool]] = [(band, False) for band in raw]
+    for i, band in enumerate(raw):
         if band != "high":
             continue
-        others = [s for j, s in enumerate(scores) if j != i]
-        leads = not others or (max(others) < thresholds.high
-                               and scores[i] - max(others) >= thresholds.margin)
+        rivals = [s for j, s in enumerate(scores) if j != i and each[j] == each[i]]
+        leads = (raw.count("high") == 1
+                 and (not rivals or scores[i] - max(rivals) >= each[i].margin))
         if i > 0 or not leads:
             out[i] = ("medium", True)
     return out
@@ -84,8 +89,3 @@ def parse_band(value: str) -> Band:
         raise InvalidInputError(f"unknown band {value!r}; expected one of {', '.join(BANDS)}")
     return value  # type: ignore[return-value]
 
-
-def thresholds_from_json(data: dict) -> Thresholds:
-    """Thresholds as a collection stores them (``collections.bands``)."""
-    return Thresholds(float(data["high"]), float(data["medium"]), float(data["low"]),
-                      float(data.get("margin", 0.0)))

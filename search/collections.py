@@ -18,7 +18,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from . import builds
-from .bands import Thresholds, thresholds_from_json
 from . import index as faiss_index
 from .config import Settings
 from .errors import (IndexCorruptError, IndexMismatchError, NotFoundError, NotReadyError,
@@ -27,6 +26,7 @@ from .hubness import DensityCache
 from .lexical import LexicalIndex
 from .store import repository
 from .store.models import Collection
+from .tuning import Tuning, tuning_from_json
 from .vectorstore import BuildInfo, FaissCollectionIndex, VectorStore
 
 log = logging.getLogger(__name__)
@@ -49,7 +49,7 @@ class CollectionRegistry:
         self._lock = threading.Lock()  # one refresh at a time; readers never wait
         self.errors: dict[str, str] = {}  # collection -> why its newest build is not served
         self._failed: dict[str, tuple] = {}  # collection -> (what failed to load, why)
-        self._bands: dict[str, Thresholds] = {}  # collections with thresholds of their own
+        self._tuning: dict[str, Tuning] = {}  # collections with bands or a ranking of their own
 
     def names(self) -> list[str]:
         return sorted(self._stores)
@@ -92,7 +92,7 @@ class CollectionRegistry:
                 query = query.where(Collection.name == self.only)
             for coll in session.scalars(query):
                 present[coll.name] = coll.id
-                self._set_bands(coll)
+                self._set_tuning(coll)
                 try:
                     self._refresh_one(session, coll)
                     self.errors.pop(coll.name, None)
@@ -104,21 +104,21 @@ class CollectionRegistry:
                 self._forget(name)
             self._ids.update(present)
 
-    def bands(self, name: str) -> Thresholds | None:
-        """The collection's own thresholds (calibrated or set by hand), if it has any."""
+    def tuning(self, name: str) -> Tuning:
+        """The collection's own bands and ranking (calibrated or set by hand), if any."""
         if name not in self._ids and self._exists(name):
             self.refresh()  # not seen yet: its row holds them
-        return self._bands.get(name)
+        return self._tuning.get(name, Tuning())
 
-    def _set_bands(self, coll: Collection) -> None:
+    def _set_tuning(self, coll: Collection) -> None:
         if coll.bands:
-            self._bands[coll.name] = thresholds_from_json(coll.bands)
+            self._tuning[coll.name] = tuning_from_json(coll.bands)
         else:
-            self._bands.pop(coll.name, None)
+            self._tuning.pop(coll.name, None)
 
     def _forget(self, name: str) -> None:
         for table in (self._stores, self._lexical, self._ids, self.errors, self._failed,
-                      self._bands):
+                      self._tuning):
             table.pop(name, None)  # type: ignore[attr-defined]
 
     def _refresh_one(self, session: Session, coll: Collection) -> None:

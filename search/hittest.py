@@ -2,18 +2,24 @@
 
 Each labelled question is searched with the full default ranking; its outcome keeps the
 first hit, its score (the cosine the band is read from), the best score of the other
-hits (the margin's reference) and the rank of the first right entry. The metrics count a
+hits read with the same thresholds (the margin's reference), the kind of passage it
+matched and the rank of the first right entry. The metrics count a
 question marked "none" as wrongly answered whatever entry comes first, so a band's
 precision is the share of its questions that got the right entry first.
 """
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 from .bands import BANDS, Band, Thresholds, top_bands
+from .documents import role_of
 from .service import SearchService
 from .store.testsets import Labelled
+from .tuning import Ranking
 
 DEPTH = 10  # hits looked at per question: MRR@10, and the runner-up's score
 _ENCODE_CHUNK = 256
@@ -24,8 +30,14 @@ class Outcome:
     question: Labelled
     top_id: str | None  # the first hit's entry, None when nothing was found
     score: float  # the first hit's cosine (-1 when nothing was found)
-    runner_up: float  # the best cosine among the other hits (-1 when none)
+    runner_up: float  # the best cosine among the other hits of the same role (-1 when none)
     rank: int | None  # 1-based rank of the first right entry within DEPTH, if any
+    kind: str = "question"  # the kind of passage the first hit matched
+
+    @property
+    def on_passage(self) -> bool:
+        """The first hit matched an answer or a chunk, not a question."""
+        return role_of(self.kind) != "question"
 
     @property
     def correct(self) -> bool:
@@ -38,21 +50,34 @@ class Outcome:
         return top_bands(scores, thresholds)[0][0]
 
 
-def run(service: SearchService, collection: str, questions: list[Labelled]) -> list[Outcome]:
-    """Search every question (queries encoded in batches)."""
+def encode(service: SearchService, questions: Sequence[Labelled]) -> list[tuple[str, np.ndarray]]:
+    """Each question normalised and encoded (in batches), to be searched many times."""
     normalized = [service.normalize_query(q.query) for q in questions]
+    out: list[tuple[str, np.ndarray]] = []
+    for start in range(0, len(normalized), _ENCODE_CHUNK):
+        part = normalized[start:start + _ENCODE_CHUNK]
+        out += zip(part, service.encoder.encode_queries(part))
+    return out
+
+
+def run(service: SearchService, collection: str, questions: list[Labelled], *,
+        ranking: Ranking | None = None,
+        encoded: list[tuple[str, np.ndarray]] | None = None) -> list[Outcome]:
+    """Search every question with the collection's ranking (or ``ranking``)."""
     outcomes: list[Outcome] = []
-    for start in range(0, len(questions), _ENCODE_CHUNK):
-        part = slice(start, start + _ENCODE_CHUNK)
-        vectors = service.encoder.encode_queries(normalized[part])
-        for question, text, vector in zip(questions[part], normalized[part], vectors):
-            hits = service.search_vector(question.query, text, vector, collection=collection,
-                                         top_k=DEPTH).hits
-            rank = next((i + 1 for i, h in enumerate(hits)
-                         if h.external_id in question.expected), None)
-            outcomes.append(Outcome(question, hits[0].external_id if hits else None,
-                                    hits[0].score if hits else -1.0,
-                                    max((h.score for h in hits[1:]), default=-1.0), rank))
+    for question, (text, vector) in zip(questions, encoded or encode(service, questions)):
+        hits = service.search_vector(question.query, text, vector, collection=collection,
+                                     top_k=DEPTH, ranking=ranking).hits
+        rank = next((i + 1 for i, h in enumerate(hits) if h.external_id in question.expected),
+                    None)
+        if not hits:
+            outcomes.append(Outcome(question, None, -1.0, -1.0, rank))
+            continue
+        role = role_of(hits[0].matched_kind)
+        runner_up = max((h.score for h in hits[1:] if role_of(h.matched_kind) == role),
+                        default=-1.0)
+        outcomes.append(Outcome(question, hits[0].external_id, hits[0].score, runner_up, rank,
+                                hits[0].matched_kind))
     return outcomes
 
 
@@ -66,12 +91,14 @@ def wilson(hits: int, n: int, z: float = 1.96) -> tuple[float, float]:
     return (max(0.0, centre - half), min(1.0, centre + half))
 
 
-def metrics(outcomes: list[Outcome], thresholds: Thresholds) -> dict:
+def metrics(outcomes: list[Outcome], thresholds: Thresholds,
+            passages: Thresholds | None = None) -> dict:
     """recall@1 and MRR@10 over the answerable questions; per band its share of all
     questions and its precision (right entry first) with a 95% interval; the share of
-    right answers that were labelled ``none``; where the questions marked none went."""
+    right answers that were labelled ``none``; where the questions marked none went.
+    ``passages`` bands the questions whose first hit matched an answer or a chunk."""
     answerable = [o for o in outcomes if o.question.answerable]
-    bands = [o.band(thresholds) for o in outcomes]
+    bands = [o.band(passages if o.on_passage and passages else thresholds) for o in outcomes]
     out: dict = {
         "n_questions": len(outcomes), "n_answerable": len(answerable),
         "recall_at_1": sum(o.correct for o in answerable) / len(answerable) if answerable else None,

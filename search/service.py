@@ -8,7 +8,6 @@ matching passages, so top_k results come back whenever that many entries match.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -22,7 +21,7 @@ from .fusion import merge_scores, ranking_keys
 from .lexical import LexicalIndex, lookup, top_scores
 from .store import embeddings, repository
 from .text import normalize
-
+from .tuning import Ranking, Tuning
 
 # Hybrid ranking can lift an entry from below the first few cosines, so even top_k=1
 # gathers the candidates of top_k=5: the first hit does not depend on top_k.
@@ -54,7 +53,8 @@ class SearchResult:
     hits: list[SearchHit]
     build_id: int | None
     took_ms: float = 0.0
-    thresholds: Thresholds | None = None  # what the bands were read with
+    thresholds: Thresholds | None = None  # what the first hit's band was read with
+    ranking: Ranking | None = None  # the mode and weight the hits were ordered by
 
 
 @dataclass(frozen=True)
@@ -110,10 +110,14 @@ class SearchService:
 
     def search_vector(self, query: str, normalized: str, vector: np.ndarray, *,
                       collection: str | None, top_k: int,
-                      filters: SearchFilters = SearchFilters()) -> SearchResult:
+                      filters: SearchFilters = SearchFilters(),
+                      ranking: Ranking | None = None) -> SearchResult:
+        """``ranking`` overrides the collection's (calibration tries several)."""
         name = collection or self.settings.default_collection
         store = self.registry.get(name)
-        lexical = self.registry.lexical(name) if self.mode != "dense" else None
+        tuning = self.registry.tuning(name)
+        ranking = ranking or self.ranking_for(tuning)
+        lexical = self.registry.lexical(name) if ranking.mode != "dense" else None
         with self.sessions() as session:
             allowed = None
             if filters.category is not None or filters.tags:
@@ -123,26 +127,37 @@ class SearchService:
                 allowed = np.asarray(repository.filtered_passage_ids(
                     session, coll.id, filters.category, filters.tags), dtype=np.int64)
             hits = self._collect(session, store, lexical, normalized, vector, top_k, allowed,
-                                 filters)
-        thresholds = self.thresholds_for(name)
-        self._band(hits, thresholds)
+                                 filters, ranking)
+        self._band(hits, tuning)
         hits = [h for h in hits if self._passes(h, filters)][:top_k]
         return SearchResult(query, normalized, hits, store.info.build_id or None,
-                            thresholds=thresholds)
+                            thresholds=tuning.thresholds(hits[0].matched_kind if hits else "question",
+                                                         self.thresholds),
+                            ranking=ranking)
 
-    def thresholds_for(self, collection: str | None) -> Thresholds:
-        """The collection's own band thresholds, or the model's prior."""
-        return self.registry.bands(collection or self.settings.default_collection) or self.thresholds
+    def thresholds_for(self, collection: str | None, kind: str = "question") -> Thresholds:
+        """The collection's own thresholds for hits matched on ``kind``, or the model's prior."""
+        name = collection or self.settings.default_collection
+        return self.registry.tuning(name).thresholds(kind, self.thresholds)
 
-    @staticmethod
-    def _band(hits: list[SearchHit], thresholds: Thresholds) -> None:
-        """Bands from each hit's cosine; ``high`` only for one unambiguous first hit."""
-        for hit, (band, ambiguous) in zip(hits, top_bands([h.score for h in hits], thresholds)):
+    def ranking_for(self, tuning: Tuning) -> Ranking:
+        """The collection's fitted ranking, or the server's settings. A lexical ranking
+        needs the BM25 index, which a dense-only server does not load."""
+        own = tuning.ranking
+        if own is not None and (own.mode == "dense" or self.registry.use_lexical):
+            return own
+        return Ranking(self.mode, self.settings.hybrid_weight)
+
+    def _band(self, hits: list[SearchHit], tuning: Tuning) -> None:
+        """Bands from each hit's cosine, read with the thresholds of the kind of passage
+        it matched; ``high`` only for one unambiguous first hit."""
+        each = [tuning.thresholds(h.matched_kind, self.thresholds) for h in hits]
+        for hit, (band, ambiguous) in zip(hits, top_bands([h.score for h in hits], each)):
             hit.band, hit.band_label, hit.ambiguous = band, BAND_LABELS[band], ambiguous
 
     def _collect(self, session: Session, store, lexical: LexicalIndex | None, query: str,  # type: ignore[no-untyped-def]
                  vector: np.ndarray, top_k: int, allowed: np.ndarray | None,
-                 filters: SearchFilters) -> list[SearchHit]:
+                 filters: SearchFilters, ranking: Ranking) -> list[SearchHit]:
         """Search deeper until top_k distinct entries are found or the index is exhausted."""
         if allowed is not None and len(allowed) == 0:
             return []
@@ -150,18 +165,19 @@ class SearchService:
         limit = store.size if allowed is None else min(store.size, len(allowed))
         bm25 = lexical.scores(query, allowed) if lexical is not None else None  # every passage's
         while True:
-            cosines = self._candidates(store, bm25, vector, k, allowed, filters)
-            hits = self._rank(session, store, cosines, bm25, vector)
+            cosines = self._candidates(store, bm25, vector, k, allowed, filters, ranking.mode)
+            hits = self._rank(session, store, cosines, bm25, vector, ranking)
             if len(hits) >= top_k or k >= limit:
                 return hits
             k = min(k * 4, max(limit, 1))
 
     def _candidates(self, store, bm25: tuple | None, vector: np.ndarray, k: int,  # type: ignore[no-untyped-def]
-                    allowed: np.ndarray | None, filters: SearchFilters) -> dict[int, float | None]:
+                    allowed: np.ndarray | None, filters: SearchFilters,
+                    mode: str) -> dict[int, float | None]:
         """Candidate passages (id -> cosine, None when found by BM25 only) from the dense
         top k and the lexical top k of ``bm25`` (ids, scores of every passage)."""
         out: dict[int, float | None] = {}
-        if self.mode != "lexical":
+        if mode != "lexical":
             scores, ids = store.search(vector[None, :], k, allowed,
                                        category=filters.category, tags=filters.tags)
             out = {int(i): float(s) for i, s in zip(ids[0], scores[0]) if i >= 0}
@@ -171,7 +187,7 @@ class SearchService:
         return out
 
     def _rank(self, session: Session, store, cosines: dict[int, float | None],  # type: ignore[no-untyped-def]
-              bm25: tuple | None, vector: np.ndarray) -> list[SearchHit]:
+              bm25: tuple | None, vector: np.ndarray, ranking: Ranking) -> list[SearchHit]:
         """Collapse candidate passages to their entries and order the entries.
 
         Every passage of a candidate entry is scored (vectors from the embedding cache,
@@ -182,7 +198,8 @@ class SearchService:
         """
         rows = repository.passages_with_documents(session, list(cosines))
         documents = {doc.id: doc for _, doc in rows.values()}
-        scored = self._score_passages(session, store, cosines, vector, list(documents))
+        scored = self._score_passages(session, store, cosines, vector, list(documents),
+                                      ranking.mode)
         lexical: dict[int, float] = {}
         if bm25 is not None:
             lexical = lookup(*bm25, [p.id for found in scored.values() for *_, p in found])
@@ -190,7 +207,7 @@ class SearchService:
         keys = [(merge_scores(sorted((c for _, c, _ in found), reverse=True), self.settings.merge),
                  max(lexical.get(p.id, 0.0) for *_, p in found)) for _, found in ranked]
         unit = max(self.thresholds.high - self.thresholds.low, 1e-3)
-        rank = ranking_keys(keys, self.mode, self.settings.hybrid_weight, self.settings.fusion,
+        rank = ranking_keys(keys, ranking.mode, ranking.weight, self.settings.fusion,
                             cosine_unit=unit)
         hits = []
         for i in np.argsort(-rank, kind="stable"):
@@ -200,7 +217,8 @@ class SearchService:
         return hits
 
     def _score_passages(self, session: Session, store, cosines: dict[int, float | None],  # type: ignore[no-untyped-def]
-                        vector: np.ndarray, doc_ids: list[int]) -> dict[int, list[tuple]]:
+                        vector: np.ndarray, doc_ids: list[int],
+                        mode: str) -> dict[int, list[tuple]]:
         """document id -> [(cosine, ranking cosine, passage)] for all its passages."""
         space = embeddings.spaces(self.encoder)
         found: dict[int, list] = {d: [] for d in doc_ids}
@@ -214,7 +232,7 @@ class SearchService:
                 continue
             cos = known if known is not None else float(vectors[passage.id] @ vector)
             found[passage.document_id].append((cos, passage))
-        weight = self.settings.hubness_weight if self.mode == "hybrid" else 0.0
+        weight = self.settings.hubness_weight if mode == "hybrid" else 0.0
         density: dict[int, float] = {}
         if weight > 0 and vectors:
             siblings: dict[int, set[int]] = {}

@@ -84,14 +84,21 @@ def _calibrate_collection(collection: str, write: bool, as_json: bool) -> None:
         repository.get_collection(session, collection)
     encoder = load_encoder()
     with console.status("searching the hit-test set…"):
-        fitted = bands.calibrate(settings(), sessions, encoder, collection, write=write)
+        done = bands.calibrate(settings(), sessions, encoder, collection, write=write)
     if as_json:
-        print_json({"collection": collection, "written": write, **fitted.to_json()})
+        print_json({"collection": collection, "written": write, **done.to_json()})
         return
-    t = fitted.thresholds
-    console.print(f"{collection}: high >= {t.high:.4f} leading the next entry by >= {t.margin:.4f}"
-                  f", medium >= {t.medium:.4f}, low >= {t.low:.4f}"
-                  + (" (written)" if write else " (not written: add --write)"))
+    fitted = done.fit
+    tried = ", ".join(f"{label} {'-' if r is None else f'{r:.3f}'}" for label, r in done.recall.items())
+    console.print(f"{collection}: ranking {done.ranking.label} (recall@1: {tried})")
+    kinds = [("question matches", fitted.thresholds)]
+    if fitted.passages is not None:
+        kinds.append((f"answer and chunk matches ({fitted.n_passage_questions} questions)",
+                      fitted.passages))
+    for what, t in kinds:
+        console.print(f"{what}: high >= {t.high:.4f} leading the next entry by >= {t.margin:.4f}"
+                      f", medium >= {t.medium:.4f}, low >= {t.low:.4f}")
+    console.print("written" if write else "not written: add --write")
     if not fitted.high_fitted:
         console.print(f"high: too few questions reach it to fit it; the model's prior is kept "
                       f"(label about {fitted.needed} more questions)")

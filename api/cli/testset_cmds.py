@@ -105,10 +105,8 @@ def eval_testset(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """recall@1, MRR@10 and, per band, share and precision on a hit-test set."""
-    from indexer.bands import outcomes
+    from indexer.bands import evaluate
     from indexer.build import find_build
-    from search import hittest
-    from search.service import SearchService
     from search.store import testsets
 
     s = settings()
@@ -128,10 +126,7 @@ def eval_testset(
             raise NotFoundError(f"build {against} recorded no hit-test answers (it was made "
                                 "before the collection had a hit-test set)")
     encoder = load_encoder()
-    found = outcomes(s, sessions, encoder, name, questions)
-    thresholds = SearchService(s, encoder, sessions).thresholds_for(name)
-    result = hittest.metrics(found, thresholds)
-    result["thresholds"] = thresholds.as_dict()
+    found, result = evaluate(s, sessions, encoder, name, questions)
     if recorded is not None:
         result["changed"] = [{"query": o.question.query, "expected": list(o.question.expected),
                               "before": recorded.get(o.question.query), "after": o.top_id}
@@ -147,7 +142,7 @@ def _print_metrics(name: str, result: dict) -> None:
     r1, mrr = result["recall_at_1"], result["mrr_at_10"]
     typer.echo(f"{name}: {result['n_questions']} questions ({result['n_answerable']} answerable)"
                f"; recall@1 {'-' if r1 is None else f'{r1:.4f}'}, MRR@10 "
-               f"{'-' if mrr is None else f'{mrr:.4f}'}")
+               f"{'-' if mrr is None else f'{mrr:.4f}'}; ranking {_ranking_label(result['ranking'])}")
     table = Table("band", "questions", "share", "precision", "95% interval")
     for band, share in result["band_share"].items():
         precision, interval = result["band_precision"][band], result["band_interval"][band]
@@ -162,6 +157,10 @@ def _print_metrics(name: str, result: dict) -> None:
             changed.add_row(Text(row["query"]), Text(", ".join(row["expected"]) or "none"),
                             Text(str(row["before"])), Text(str(row["after"])))
         out.print(changed)
+
+
+def _ranking_label(ranking: dict) -> str:
+    return f"hybrid {ranking['weight']:g}" if ranking["mode"] == "hybrid" else ranking["mode"]
 
 
 def register(app: typer.Typer, eval_app: typer.Typer) -> None:

@@ -49,11 +49,13 @@ async def info(engine: EngineDep) -> dict:
     for name in engine.registry.names():
         store = engine.registry.peek(name)
         if store is not None:
-            own = engine.registry.bands(name)
+            tuning = engine.registry.tuning(name)
             collections[name] = {"build_id": store.info.build_id or None,
                                  "index_kind": store.info.index_kind, "vectors": store.size,
-                                 "thresholds": (own or profile.thresholds).as_dict(),
-                                 "thresholds_source": "collection" if own else "model"}
+                                 "thresholds": tuning.thresholds("question", profile.thresholds).as_dict(),
+                                 "passage_thresholds": tuning.thresholds("answer", profile.thresholds).as_dict(),
+                                 "thresholds_source": "collection" if tuning.questions else "model",
+                                 "ranking": engine.service.ranking_for(tuning).as_dict()}
     return {
         "model": profile.name, "dimension": encoder.dim, "pooling": profile.pooling,
         "max_length": profile.max_length, "device": encoder.device,

@@ -8,11 +8,18 @@ from indexer import bands
 from search.bands import Thresholds
 from search.errors import NotFoundError
 from search.store import repository, testsets
+from search.tuning import tuning_from_json
 
 from ..deps import EngineDep, WriteAccess
 from ..engine import Engine
-from ..schemas import (BandsIn, BandsOut, ErrorResponse, TestQuestionIn, TestSetIn,
-                       TestSetOut)
+from ..schemas import (
+    BandsIn,
+    BandsOut,
+    ErrorResponse,
+    TestQuestionIn,
+    TestSetIn,
+    TestSetOut,
+)
 
 router = APIRouter(prefix="/v1/collections/{collection}", tags=["hit tests"],
                    responses={404: {"model": ErrorResponse}, 422: {"model": ErrorResponse}})
@@ -64,13 +71,14 @@ async def remove_from_testset(collection: str, engine: EngineDep,
 
 def _bands(engine: Engine, collection: str) -> BandsOut:
     with engine.sessions() as session:
-        stored = repository.get_collection(session, collection).bands
-    if stored:
-        return BandsOut(collection=collection, source=stored.get("source", "manual"),
-                        thresholds={k: stored[k] for k in ("high", "medium", "low", "margin")},
-                        report=stored.get("report") or {})
-    return BandsOut(collection=collection, source="model",
-                    thresholds=engine.service.thresholds.as_dict())
+        stored = repository.get_collection(session, collection).bands or {}
+    tuning = tuning_from_json(stored)
+    prior = engine.service.thresholds
+    return BandsOut(collection=collection, source=stored.get("source", "model"),
+                    thresholds=tuning.thresholds("question", prior).as_dict(),
+                    passage_thresholds=tuning.thresholds("answer", prior).as_dict(),
+                    ranking=engine.service.ranking_for(tuning).as_dict(),
+                    report=stored.get("report") or {})
 
 
 @router.get("/bands", response_model=BandsOut)
@@ -82,11 +90,15 @@ async def get_bands(collection: str, engine: EngineDep) -> BandsOut:
 @router.put("/bands", response_model=BandsOut, dependencies=[WriteAccess])
 async def set_bands(collection: str, body: BandsIn, engine: EngineDep) -> BandsOut:
     """Set the collection's thresholds by hand (``semsearch calibrate --collection`` fits
-    them); searches use them from the next refresh on."""
+    them): for question matches, and optionally (``passages``) for answer and chunk
+    matches. A fitted ranking is kept. Searches use them from the next refresh on."""
     thresholds = Thresholds(body.high, body.medium, body.low, body.margin)
+    passages = body.passages and Thresholds(body.passages.high, body.passages.medium,
+                                            body.passages.low, body.passages.margin)
 
     def write() -> BandsOut:
-        bands.store(engine.sessions, engine.settings, collection, thresholds, "manual")
+        bands.store(engine.sessions, engine.settings, collection, thresholds, "manual",
+                    passages=passages, keep_ranking=True)
         engine.refresh()
         return _bands(engine, collection)
 

@@ -652,15 +652,22 @@
       : [h("li", { class: "ht-row ht-empty muted", text: "测试集还是空的：在上面检索一个问题并标注答案。" })]));
   }
 
+  const RANKING_LABELS = { dense: "语义", lexical: "关键词", hybrid: "语义+关键词" };
+
   function renderBands(bands) {
     const t = bands.thresholds;
     const source = $("hittest-source");
     source.replaceChildren(h("span", { text: SOURCE_LABELS[bands.source] || bands.source }));
     source.setAttribute("data-source", bands.source);
     source.title = SOURCE_NOTES[bands.source] || "";
+    const p = bands.passage_thresholds, r = bands.ranking;
+    const line = (x) => `高 ≥ ${fmt(x.high)} · 中 ≥ ${fmt(x.medium)} · 弱 ≥ ${fmt(x.low)}` +
+      (typeof x.margin === "number" ? ` · 领先间隔 ${fmt(x.margin)}` : "");
+    const differs = p && ["high", "medium", "low", "margin"].some((k) => p[k] !== t[k]);
     $("hittest-thresholds").textContent =
-      `${SOURCE_NOTES[bands.source] || ""}：高 ≥ ${fmt(t.high)} · 中 ≥ ${fmt(t.medium)} · 弱 ≥ ${fmt(t.low)}` +
-      (typeof t.margin === "number" ? ` · 领先间隔 ${fmt(t.margin)}` : "");
+      `${SOURCE_NOTES[bands.source] || ""}：问题匹配 ${line(t)}` +
+      (differs ? `；答案/正文匹配 ${line(p)}` : "") +
+      (r ? `；排序 ${RANKING_LABELS[r.mode] || r.mode}${r.mode === "hybrid" ? `（关键词权重 ${r.weight}）` : ""}` : "");
   }
 
   function renderHittestHits() {

@@ -158,6 +158,42 @@ def test_collections_info_and_operations(live_server: LiveServer) -> None:
     assert httpx.get(live_server.url + "/openapi.json").json()["info"]["title"] == "semsearch"
 
 
+def test_hit_test_set_and_hand_set_bands_round_trip(live_server: LiveServer) -> None:
+    """A collection's test questions and thresholds over HTTP: the search and /v1/info
+    read what was set, answer matches get thresholds of their own, and a reset goes back
+    to the model's prior."""
+    base = live_server.url + "/v1/collections/bands-e2e"
+    assert httpx.put(base).status_code in (200, 201)
+    entry = {"question": "发票可以开专票吗", "answer": "可以开具增值税专用发票，请在订单页申请。"}
+    assert httpx.put(base + "/documents/inv-1", json=entry).status_code == 200
+    questions = [{"query": "能开增值税专用发票不", "expected_ids": ["inv-1"]},
+                 {"query": "明天会下雨吗", "expected": "none"}]
+    added = httpx.post(base + "/testset", json={"questions": questions}).json()
+    assert (added["count"], added["answerable"]) == (2, 1)
+    prior = httpx.get(base + "/bands").json()
+    assert prior["source"] == "model" and prior["passage_thresholds"] == prior["thresholds"]
+    own = {"high": 0.95, "medium": 0.9, "low": 0.85, "margin": 0.01,
+           "passages": {"high": 0.86, "medium": 0.83, "low": 0.8}}
+    put = httpx.put(base + "/bands", json=own)
+    assert put.status_code == 200, put.text
+    body = put.json()
+    assert body["source"] == "manual" and body["thresholds"]["margin"] == 0.01
+    assert body["passage_thresholds"] == {"high": 0.86, "medium": 0.83, "low": 0.8, "margin": 0.0}
+    assert body["ranking"]["mode"] == "hybrid"  # the server's: none was fitted
+    search = post(live_server, "/v1/search", {"query": "能开专票吗", "collection": "bands-e2e"}).json()
+    assert search["thresholds"]["high"] == 0.95
+    info = httpx.get(live_server.url + "/v1/info").json()["collections"]["bands-e2e"]
+    assert info["thresholds_source"] == "collection" and info["passage_thresholds"]["high"] == 0.86
+    bad = httpx.put(base + "/bands", json={"high": 0.5, "medium": 0.9, "low": 0.85})
+    assert bad.status_code == 422 and "high >= medium >= low" in bad.json()["error"]["message"]
+    assert httpx.get(base + "/bands").json()["source"] == "manual"  # nothing lost
+    assert httpx.delete(base + "/bands").status_code == 204
+    assert httpx.get(base + "/bands").json()["source"] == "model"
+    gone = httpx.request("DELETE", base + "/testset", params={"query": "明天会下雨吗"})
+    assert gone.status_code == 204 and httpx.get(base + "/testset").json()["count"] == 1
+    assert httpx.delete(base, params={"force": "true"}).status_code == 204
+
+
 BAD_REQUESTS = [
     ("/v1/search", {"query": ""}, 422),
     ("/v1/search", {"query": "  \u3000 \u200b"}, 422),

@@ -39,6 +39,10 @@ def test_hit_tests_calibration_and_the_reindex_gate(tmp_path: Path) -> None:
     assert bands["written"] and bands["in_sample"]["band_precision"]["high"] >= 0.95
     after = json.loads(cli(tmp_path, "eval", "testset", "--json").stdout)
     assert after["thresholds"]["high"] == pytest.approx(bands["high"])
+    assert after["ranking"] == bands["ranking"] and len(bands["rankings_tried"]) == 7
+    assert after["recall_at_1"] == pytest.approx(bands["rankings_tried"][
+        "hybrid {:g}".format(bands["ranking"]["weight"]) if bands["ranking"]["mode"] == "hybrid"
+        else bands["ranking"]["mode"]])
     assert after["high_share_of_answerable"] > evaluated["high_share_of_answerable"]
 
     rows = [json.loads(x) for x in SAMPLE.read_text("utf-8").splitlines()]
@@ -55,7 +59,7 @@ def test_hit_tests_calibration_and_the_reindex_gate(tmp_path: Path) -> None:
     # what changed since the damaged build answered.
     assert cli(tmp_path, "reindex", str(SAMPLE), "--full").returncode == 0
     compared = json.loads(cli(tmp_path, "eval", "testset", "--against", damaged_build, "--json").stdout)
-    assert compared["changed"] and compared["recall_at_1"] == pytest.approx(evaluated["recall_at_1"])
+    assert compared["changed"] and compared["recall_at_1"] == pytest.approx(after["recall_at_1"])
     assert all(c["before"] != c["after"] for c in compared["changed"])
     old_build = builds_before.split("│")[1].strip()  # made before the set existed
     unknown = cli(tmp_path, "eval", "testset", "--against", old_build)

@@ -12,6 +12,7 @@ from search.service import SearchService
 from search.store import repository, testsets
 from search.store.db import open_database
 from search.store.models import IndexBuild
+from search.tuning import Ranking
 from tests.conftest import FakeEncoder
 from tests.indexer.test_reindex import QUIET, SAMPLE, write_source
 
@@ -72,11 +73,14 @@ def test_a_build_as_good_passes_the_gate_and_records_its_answers(with_testset, t
 
 def test_calibrated_bands_are_stored_and_served(with_testset) -> None:  # type: ignore[no-untyped-def]
     settings, sessions, questions = with_testset
-    fitted = bands.calibrate(settings, sessions, FakeEncoder(), "default", write=True)
+    done = bands.calibrate(settings, sessions, FakeEncoder(), "default", write=True)
+    fitted = done.fit
     assert fitted.in_sample["n_questions"] == len(questions)
+    assert set(done.recall) == {r.label for r in bands.RANKINGS}
     service = SearchService(settings, FakeEncoder(), sessions)
-    served = service.search(SAMPLE[0]["question"], top_k=1).thresholds
-    assert served == fitted.thresholds != FakeEncoder().profile.thresholds
+    served = service.search(SAMPLE[0]["question"], top_k=1)
+    assert served.thresholds == fitted.thresholds != FakeEncoder().profile.thresholds
+    assert served.ranking == done.ranking
     bands.store(sessions, settings, "default", None, "model")  # back to the prior
     service.registry.refresh()
     assert service.search(SAMPLE[0]["question"], top_k=1).thresholds == FakeEncoder().profile.thresholds
@@ -91,3 +95,21 @@ def test_hit_test_files_in_every_accepted_shape(tmp_path) -> None:  # type: igno
     assert [(q.query, q.expected) for q in parsed.questions] == [
         ("a", ("x", "y")), ("b", ()), ("c", ("z",)), ("d", ()), ("e", ("w",))]
     assert parsed.errors == [f"{path}:6: name the answer: 'expected_ids': [...], or 'expected': 'none'"]
+
+
+def test_a_collection_ranking_is_served_where_the_server_can(with_testset) -> None:  # type: ignore[no-untyped-def]
+    """A stored ranking orders the hits; a dense-only server, which has no BM25 index,
+    keeps ranking by the cosine."""
+    settings, sessions, _ = with_testset
+    prior = FakeEncoder().profile.thresholds
+    bands.store(sessions, settings, "default", prior, "manual", ranking=Ranking("lexical", 0.0))
+    lexical = SearchService(settings, FakeEncoder(), sessions).search(SAMPLE[0]["question"], top_k=3)
+    assert lexical.ranking == Ranking("lexical", 0.0)
+    assert lexical.hits[0].rank_score > 1.0  # a BM25 score, not a cosine
+    dense_only = settings.model_copy(update={"retrieval_mode": "dense"})
+    dense = SearchService(dense_only, FakeEncoder(), sessions).search(SAMPLE[0]["question"], top_k=3)
+    assert dense.ranking == Ranking("dense", settings.hybrid_weight)
+    assert dense.hits[0].rank_score <= 1.0  # the entry's merged cosines
+    bands.store(sessions, settings, "default", prior, "manual", keep_ranking=True)
+    with sessions() as session:
+        assert repository.get_collection(session, "default").bands["ranking"]["mode"] == "lexical"

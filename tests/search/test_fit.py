@@ -53,3 +53,40 @@ def test_wilson_interval() -> None:
     low, high = wilson(95, 100)
     assert 0.88 < low < 0.9 and 0.97 < high < 0.99
     assert wilson(0, 0) == (0.0, 1.0)
+
+
+def test_answer_matches_get_thresholds_of_their_own() -> None:
+    """A knowledge base: queries score about 0.85 against the answer that is right and
+    0.80 against wrong ones, far below any paraphrase. Fitted together with question
+    matches, the answers would never be ``high``; fitted apart, they are."""
+    def on_answer(score: float, right: bool) -> Outcome:
+        question = Labelled(f"a{score:.6f}-{right}", ("a",))
+        return Outcome(question, "a" if right else "b", score, score - 0.05, 1 if right else None,
+                       kind="answer")
+
+    questions = [outcome(0.995 + i * 1e-5, 0.95, True) for i in range(40)]
+    answers = ([on_answer(0.85 + i * 1e-4, True) for i in range(60)]
+               + [on_answer(0.80 + i * 1e-4, False) for i in range(20)])
+    fitted = fit(questions + answers, PRIOR)
+    assert fitted.passages is not None and fitted.n_passage_questions == 80
+    assert 0.80 < fitted.passages.high <= 0.85 < PRIOR.low
+    assert fitted.thresholds.high >= 0.995
+    assert fitted.in_sample["band_count"]["high"] == 100
+    assert fitted.in_sample["band_precision"]["high"] == 1.0
+    assert metrics(questions + answers, fitted.thresholds)["band_count"]["high"] == 40
+
+
+def test_few_questions_marked_none_reach_medium() -> None:
+    """Below ``high`` (ambiguous leads), right answers from 0.90 up and off-topic
+    questions between 0.93 and 0.96: by precision alone ``medium`` would reach down to
+    0.90 and suggest an answer for every off-topic question; at most 10% may reach it."""
+    clear = [outcome(0.99 + i * 0.0001, 0.90, True) for i in range(60)]
+    close = [outcome(0.90 + i * 0.0004, 0.90 + i * 0.0004 - 0.001, True) for i in range(200)]
+    off_topic = [outcome(0.93 + i * 0.0015, 0.93 + i * 0.0015 - 0.001, False, answerable=False)
+                 for i in range(20)]
+    rows = clear + close + off_topic
+    by_precision = fit(rows, PRIOR)  # what medium would be without the off-topic rule
+    t = by_precision.thresholds
+    assert t.high >= 0.99 and sum(o.score >= t.medium for o in off_topic) <= 2
+    assert metrics(rows, t)["none_questions_low_or_none"] >= 0.9
+    assert t.medium < 0.96 + 1e-9 and sum(o.score >= t.medium for o in close) > 0
