@@ -34,7 +34,7 @@ MARGINS = (0.0, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.0
 MIN_HIGH = 30  # questions that must reach ``high`` before a fitted ``high`` is trusted
 MIN_BAND = 10
 HIGH_Z = 1.28  # ``high``'s precision target must hold with one-sided 90% confidence
-MARGIN_SLACK = 0.05  # share of ``high`` questions a wider margin may cost
+MARGIN_SLACK = 0.03  # share of ``high`` questions a wider margin may cost
 OFF_TOPIC_SHARE = 0.10  # questions marked none that may reach ``medium``
 FOLDS = 5
 
@@ -43,7 +43,7 @@ FOLDS = 5
 class Fit:
     thresholds: Thresholds  # for first hits matched on a question
     high_fitted: bool  # False: too few questions reach it; the prior's ``high`` is kept
-    needed: int  # more labelled questions that would let ``high`` be fitted (estimate)
+    needed: int  # more labelled questions that would let ``high`` be fitted (estimate; -1: unknown)
     in_sample: dict  # search.hittest.metrics of the fitting questions
     cross_validated: dict = field(default_factory=dict)  # pooled over FOLDS held-out folds
     passages: Thresholds | None = None  # for first hits matched on an answer or a chunk
@@ -111,11 +111,12 @@ def lowest_threshold(score: np.ndarray, right: np.ndarray, target: float,
 def needed_for_high(score: np.ndarray, runner: np.ndarray, right: np.ndarray,
                     prior: Thresholds) -> int:
     """How many more labelled questions would put MIN_HIGH of them in ``high``, if
-    they reached it as often as these do under the prior."""
+    they reached it as often as these do under the prior; -1 when none of these reaches
+    the prior's ``high``, which leaves nothing to estimate from."""
     reach = (score >= prior.high) & (runner < prior.high) & (score - runner >= prior.margin)
     share = reach.mean() if len(reach) else 0.0
     if share == 0:
-        return MIN_HIGH * 10
+        return -1
     return max(0, int(np.ceil(MIN_HIGH / share)) - len(score))
 
 

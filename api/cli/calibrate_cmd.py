@@ -76,6 +76,7 @@ def calibrate(
 
 def _calibrate_collection(collection: str, write: bool, as_json: bool) -> None:
     from indexer import bands
+    from search.fit import MIN_HIGH
     from search.store import repository
     from search.store.db import open_database
 
@@ -99,9 +100,14 @@ def _calibrate_collection(collection: str, write: bool, as_json: bool) -> None:
         console.print(f"{what}: high >= {t.high:.4f} leading the next entry by >= {t.margin:.4f}"
                       f", medium >= {t.medium:.4f}, low >= {t.low:.4f}")
     console.print("written" if write else "not written: add --write")
-    if not fitted.high_fitted:
+    if not fitted.high_fitted and fitted.needed >= 0:
         console.print(f"high: too few questions reach it to fit it; the model's prior is kept "
                       f"(label about {fitted.needed} more questions)")
+    elif not fitted.high_fitted:
+        console.print(f"high: no threshold gives {MIN_HIGH} or more of these questions a "
+                      "right first answer 95% of the time; the model's prior is kept. More "
+                      "questions alone will not change that: better first answers will "
+                      "(similar questions, the ranking)")
     table = Table("band", "questions", "precision", "95% interval", "cross-validated precision",
                   "cross-validated share")
     cv = fitted.cross_validated
