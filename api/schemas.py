@@ -190,6 +190,14 @@ class TestQuestionIn(Strict):
     expected_ids: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(
         default_factory=list, max_length=100,
         description="The entries that answer it; empty: it must not be answered.")
+    expected: Literal["none"] | None = Field(
+        None, description='"none": it must not be answered (as in the JSONL files).')
+
+    @model_validator(mode="after")
+    def _one_answer(self) -> TestQuestionIn:
+        if self.expected == "none" and self.expected_ids:
+            raise ValueError('give expected_ids or expected: "none", not both')
+        return self
 
 
 class TestSetIn(Strict):

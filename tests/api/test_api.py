@@ -170,6 +170,8 @@ def test_hit_test_set_and_hand_set_bands_round_trip(live_server: LiveServer) -> 
                  {"query": "明天会下雨吗", "expected": "none"}]
     added = httpx.post(base + "/testset", json={"questions": questions}).json()
     assert (added["count"], added["answerable"]) == (2, 1)
+    both = {"questions": [{"query": "x", "expected_ids": ["inv-1"], "expected": "none"}]}
+    assert httpx.post(base + "/testset", json=both).status_code == 422
     prior = httpx.get(base + "/bands").json()
     assert prior["source"] == "model" and prior["passage_thresholds"] == prior["thresholds"]
     own = {"high": 0.95, "medium": 0.9, "low": 0.85, "margin": 0.01,
