@@ -85,8 +85,14 @@ def read_file(path: Path) -> Parsed:
         if not line.strip():
             continue
         try:
-            parsed.questions.append(parse_row(json.loads(line)))
-        except (ValueError, json.JSONDecodeError) as exc:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            parsed.errors.append(f"{path}:{number}: not a JSON object ({exc.msg} at column "
+                                 f"{exc.colno}); each line is one JSON object")
+            continue
+        try:
+            parsed.questions.append(parse_row(row))
+        except ValueError as exc:
             parsed.errors.append(f"{path}:{number}: {exc}")
     return parsed
 

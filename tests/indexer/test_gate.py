@@ -95,6 +95,9 @@ def test_hit_test_files_in_every_accepted_shape(tmp_path) -> None:  # type: igno
     assert [(q.query, q.expected) for q in parsed.questions] == [
         ("a", ("x", "y")), ("b", ()), ("c", ("z",)), ("d", ()), ("e", ("w",))]
     assert parsed.errors == [f"{path}:6: name the answer: 'expected_ids': [...], or 'expected': 'none'"]
+    path.write_text('{"query": "a", "expected": "none"}\nnot json\n', "utf-8")
+    assert testsets.read_file(path).errors == [
+        f"{path}:2: not a JSON object (Expecting value at column 1); each line is one JSON object"]
 
 
 def test_a_collection_ranking_is_served_where_the_server_can(with_testset) -> None:  # type: ignore[no-untyped-def]
