@@ -204,10 +204,7 @@ def markdown(results: dict) -> str:
         for fold in result["folds"]:
             t = fold["thresholds"]
             for what, m in (("calibrated", fold["held_out"]), ("prior", fold["prior"])):
-                ranking = m["ranking"]
-                rows.append([fold["fold"], what,
-                             f"hybrid {ranking['weight']:g}" if ranking["mode"] == "hybrid"
-                             else ranking["mode"],
+                rows.append([fold["fold"], what, Ranking(**m["ranking"]).label,
                              f"{t['high']:.4f} / {t['margin']:.4f}" if what == "calibrated" else "",
                              fmt(m["recall_at_1"], 3), fmt(m["high_precision"], 3),
                              fmt(m["high_share_of_answerable"], 3), fmt(m["right_labelled_none"], 3),

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+import numpy as np
 from sqlalchemy.orm import Session, sessionmaker
 
 from search import hittest
@@ -81,37 +82,46 @@ def refuse(verdict: Verdict, collection: str) -> QualityGateError:
         "activates it anyway)", {"reasons": verdict.reasons, "changed": verdict.changed})
 
 
+@dataclass
+class Baseline:
+    questions: list[Labelled]  # the collection's hit-test set (empty: no gate)
+    before: list[Outcome] | None = None  # its outcomes on what serves now (None: nothing does)
+    encoded: list[tuple[str, np.ndarray]] | None = field(default=None, repr=False)  # reused after
+
 
 def baseline(settings: Settings, sessions: sessionmaker[Session], encoder,  # type: ignore[no-untyped-def]
-             collection: str) -> tuple[list[Labelled], list[Outcome] | None]:
-    """The collection's hit-test set, and its outcomes on what serves now (None when
+             collection: str) -> Baseline:
+    """The collection's hit-test set and its outcomes on what serves now (none when
     nothing does: a first build, or an active build that cannot be served)."""
     with sessions() as session:
         coll = repository.find_collection(session, collection)
         if coll is None:
-            return [], None
+            return Baseline([])
         questions = testsets.load(session, coll.id)
         active = active_build(session, coll.id)
     if not questions or active is None:
-        return questions, None
+        return Baseline(questions)
     service = SearchService(settings, encoder, sessions,
                             CollectionRegistry(settings, encoder, sessions, only=collection))
+    encoded = hittest.encode(service, questions)
     try:
-        return questions, hittest.run(service, collection, questions)
+        return Baseline(questions, hittest.run(service, collection, questions, encoded=encoded),
+                        encoded)
     except NotReadyError:
-        return questions, None
+        return Baseline(questions, None, encoded)
 
 
 def check(session: Session, settings: Settings, encoder, collection: str,  # type: ignore[no-untyped-def]
-          questions: list[Labelled], before: list[Outcome] | None, build_id: int, *,
-          max_drop: float, enforce: bool) -> Verdict:
-    """Run the set on the new build inside the reindex's transaction; record the result
-    on the build; raise :class:`QualityGateError` (rolling everything back) when the
-    gate is enforced and the build is worse."""
+          base: Baseline, build_id: int, *, max_drop: float, enforce: bool) -> Verdict:
+    """Run the set on the new build inside the reindex's transaction (with the query
+    vectors the baseline encoded); record the result on the build; raise
+    :class:`QualityGateError` (rolling everything back) when the gate is enforced and
+    the build is worse."""
     borrowed = Borrowed(session)
     registry = CollectionRegistry(settings, encoder, borrowed, only=collection)  # type: ignore[arg-type]
     service = SearchService(settings, encoder, borrowed, registry)  # type: ignore[arg-type]
-    after = hittest.run(service, collection, questions)
+    after = hittest.run(service, collection, base.questions, encoded=base.encoded)
+    before = base.before
     verdict = judge(before, after, service.thresholds_for(collection), max_drop,
                     service.thresholds_for(collection, "answer"))
     row = session.get(IndexBuild, build_id)

@@ -107,7 +107,7 @@ def reindex(settings: Settings, sessions: sessionmaker[Session], encoder,  # typ
             task = progress.add_task("encoding", total=None)
             prepared = writer.prepare(plan, on_encode_start=lambda n: progress.update(task, total=n, visible=n > 0),
                                       on_encoded=lambda n: progress.advance(task, n))
-        questions, before = quality_gate.baseline(settings, sessions, encoder, collection)
+        gate_base = quality_gate.baseline(settings, sessions, encoder, collection)
         build = verdict = None
         with transaction(sessions, settings) as (session, effects):
             coll = repository.ensure_collection(session, collection)
@@ -116,10 +116,11 @@ def reindex(settings: Settings, sessions: sessionmaker[Session], encoder,  # typ
                                                         settings.vector_store):
                 with console.status("building the index…"):
                     build = build_in(session, coll, identity, settings, encoder, effects)
-                if questions:
-                    with console.status(f"checking the build on {len(questions)} test questions…"):
+                if gate_base.questions:
+                    with console.status(f"checking the build on {len(gate_base.questions)} "
+                                        "test questions…"):
                         verdict = quality_gate.check(session, settings, encoder, collection,
-                                                     questions, before, build.build_id,
+                                                     gate_base, build.build_id,
                                                      max_drop=max_drop, enforce=gate)
         if build is not None:
             prune(sessions, coll.id, settings)

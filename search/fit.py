@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .bands import BANDS, Thresholds
+from .bands import Thresholds
 from .hittest import Outcome, metrics, wilson
 
 TARGETS = (0.95, 0.80, 0.50)
@@ -67,6 +67,13 @@ def _arrays(outcomes: list[Outcome]) -> tuple[np.ndarray, np.ndarray, np.ndarray
     return score, runner, right
 
 
+def reaches_high(score: np.ndarray, runner: np.ndarray, high: float,
+                 margin: float) -> np.ndarray:
+    """Which first hits ``high`` would keep (search.bands.top_bands): at or above the
+    threshold, no runner-up there, and a lead of at least ``margin``."""
+    return (score >= high) & (runner < high) & (score - runner >= margin)
+
+
 def fit_high(score: np.ndarray, runner: np.ndarray, right: np.ndarray,
              target: float = TARGETS[0]) -> tuple[float, float, int] | None:
     """(threshold, margin, questions reached) for ``high``, or None when no pair gives
@@ -80,9 +87,8 @@ def fit_high(score: np.ndarray, runner: np.ndarray, right: np.ndarray,
     """
     per_margin: dict[float, tuple[int, float]] = {}  # margin -> (count, threshold)
     for t in np.unique(score[score > -1]):
-        above = score >= t
         for margin in MARGINS:
-            chosen = above & (runner < t) & (score - runner >= margin)
+            chosen = reaches_high(score, runner, float(t), margin)
             n = int(chosen.sum())
             if n < MIN_HIGH or wilson(int(right[chosen].sum()), n, HIGH_Z)[0] < target:
                 continue
@@ -113,7 +119,7 @@ def needed_for_high(score: np.ndarray, runner: np.ndarray, right: np.ndarray,
     """How many more labelled questions would put MIN_HIGH of them in ``high``, if
     they reached it as often as these do under the prior; -1 when none of these reaches
     the prior's ``high``, which leaves nothing to estimate from."""
-    reach = (score >= prior.high) & (runner < prior.high) & (score - runner >= prior.margin)
+    reach = reaches_high(score, runner, prior.high, prior.margin)
     share = reach.mean() if len(reach) else 0.0
     if share == 0:
         return -1
@@ -129,7 +135,7 @@ def _fit_group(outcomes: list[Outcome], prior: Thresholds) -> tuple[Thresholds, 
     score, runner, right = _arrays(outcomes)
     high = fit_high(score, runner, right)
     t_high, margin = (high[0], high[1]) if high else (prior.high, prior.margin)
-    below = ~((score >= t_high) & (runner < t_high) & (score - runner >= margin))
+    below = ~reaches_high(score, runner, t_high, margin)
     medium = lowest_threshold(score[below], right[below], TARGETS[1])
     t_medium = min(medium if medium is not None else prior.medium, t_high)
     off_topic = np.sort(score[[not o.question.answerable and o.top_id is not None
@@ -170,30 +176,12 @@ def banding(outcome: Outcome, found: Fit, prior: Thresholds) -> Thresholds:
 
 
 def _cross_validate(outcomes: list[Outcome], prior: Thresholds, seed: int) -> dict:
-    """Each fold banded with thresholds fitted on the others; metrics pooled."""
+    """search.hittest.metrics with each fold banded by thresholds fitted on the others."""
     folds = np.random.default_rng(seed).permutation(len(outcomes)) % FOLDS
     banded: list[tuple[Outcome, Thresholds]] = []
     for k in range(FOLDS):
         train = [o for o, f in zip(outcomes, folds) if f != k]
         found = fit(train, prior, cross_validate=False)
         banded += [(o, banding(o, found, prior)) for o, f in zip(outcomes, folds) if f == k]
-    return pooled_metrics(banded)
-
-
-def pooled_metrics(banded: list[tuple[Outcome, Thresholds]]) -> dict:
-    """search.hittest.metrics over questions each banded with its own thresholds."""
-    groups: dict[Thresholds, list[Outcome]] = {}
-    for outcome, thresholds in banded:
-        groups.setdefault(thresholds, []).append(outcome)
-    parts = [metrics(group, t) for t, group in groups.items()]
-    counts = {b: sum(p["band_count"][b] for p in parts) for b in BANDS}
-    right = {b: sum((p["band_precision"][b] or 0) * p["band_count"][b] for p in parts)
-             for b in BANDS}
-    n = sum(p["n_questions"] for p in parts)
-    answerable = sum(p["n_answerable"] for p in parts)
-    high_answerable = sum((p["high_share_of_answerable"] or 0) * p["n_answerable"] for p in parts)
-    return {"n_questions": n, "band_count": counts,
-            "band_share": {b: counts[b] / n if n else 0.0 for b in BANDS},
-            "band_precision": {b: right[b] / counts[b] if counts[b] else None for b in BANDS},
-            "high_share_of_answerable": high_answerable / answerable if answerable else None}
+    return metrics([o for o, _ in banded], [t for _, t in banded])
 

@@ -91,14 +91,17 @@ def wilson(hits: int, n: int, z: float = 1.96) -> tuple[float, float]:
     return (max(0.0, centre - half), min(1.0, centre + half))
 
 
-def metrics(outcomes: list[Outcome], thresholds: Thresholds,
+def metrics(outcomes: list[Outcome], thresholds: Thresholds | Sequence[Thresholds],
             passages: Thresholds | None = None) -> dict:
     """recall@1 and MRR@10 over the answerable questions; per band its share of all
     questions and its precision (right entry first) with a 95% interval; the share of
     right answers that were labelled ``none``; where the questions marked none went.
-    ``passages`` bands the questions whose first hit matched an answer or a chunk."""
+    ``thresholds``: one for all, or one per outcome; ``passages`` bands the questions
+    whose first hit matched an answer or a chunk."""
+    each = ([thresholds] * len(outcomes) if isinstance(thresholds, Thresholds)
+            else list(thresholds))
     answerable = [o for o in outcomes if o.question.answerable]
-    bands = [o.band(passages if o.on_passage and passages else thresholds) for o in outcomes]
+    bands = [o.band(passages if o.on_passage and passages else t) for o, t in zip(outcomes, each)]
     out: dict = {
         "n_questions": len(outcomes), "n_answerable": len(answerable),
         "recall_at_1": sum(o.correct for o in answerable) / len(answerable) if answerable else None,

@@ -12,6 +12,7 @@ from search.bands import BAND_LABELS
 from search.store.db import open_database
 
 from .common import console, load_encoder, out, print_json, settings
+from .testset_cmds import changed_table
 
 builds_app = typer.Typer(help="List index builds and roll back.", no_args_is_help=True)
 db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
@@ -65,7 +66,7 @@ def reindex(
                      allow_shrink=allow_shrink, gate=gate, max_drop=max_drop / 100,
                      console=console)
     except QualityGateError as exc:
-        _print_changed(exc.detail["changed"])
+        console.print(changed_table(exc.detail["changed"], limit=50))
         raise
     plan = report.plan
     console.print(Text(f"{name}: {len(plan.new)} new, {len(plan.changed)} changed, "
@@ -88,15 +89,6 @@ def reindex(
                            f"{len(report.gate.changed)} answer(s) changed"
                            + (f"; activated despite: {'; '.join(report.gate.reasons)}"
                               if report.gate.reasons else "")))
-
-
-def _print_changed(rows: list[dict]) -> None:
-    """The test questions whose first answer a refused build changed."""
-    table = Table("question", "expected", "before", "after", title=f"{len(rows)} answer(s) changed")
-    for row in rows[:50]:
-        table.add_row(Text(row["query"]), Text(", ".join(row["expected"]) or "none"),
-                      Text(str(row["before"])) , Text(str(row["after"])))
-    console.print(table)
 
 
 def query(

@@ -12,6 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from search.errors import NotFoundError, SourceError
+from search.tuning import Ranking
 
 from .common import load_encoder, out, print_json, settings
 
@@ -142,7 +143,7 @@ def _print_metrics(name: str, result: dict) -> None:
     r1, mrr = result["recall_at_1"], result["mrr_at_10"]
     typer.echo(f"{name}: {result['n_questions']} questions ({result['n_answerable']} answerable)"
                f"; recall@1 {'-' if r1 is None else f'{r1:.4f}'}, MRR@10 "
-               f"{'-' if mrr is None else f'{mrr:.4f}'}; ranking {_ranking_label(result['ranking'])}")
+               f"{'-' if mrr is None else f'{mrr:.4f}'}; ranking {Ranking(**result['ranking']).label}")
     table = Table("band", "questions", "share", "precision", "95% interval")
     for band, share in result["band_share"].items():
         precision, interval = result["band_precision"][band], result["band_interval"][band]
@@ -151,16 +152,16 @@ def _print_metrics(name: str, result: dict) -> None:
                       "-" if interval is None else f"{interval[0]:.3f}–{interval[1]:.3f}")
     out.print(table)
     if result.get("changed") is not None:
-        changed = Table("question", "expected", "before", "after",
-                        title=f"{len(result['changed'])} answer(s) changed")
-        for row in result["changed"]:
-            changed.add_row(Text(row["query"]), Text(", ".join(row["expected"]) or "none"),
-                            Text(str(row["before"])), Text(str(row["after"])))
-        out.print(changed)
+        out.print(changed_table(result["changed"]))
 
 
-def _ranking_label(ranking: dict) -> str:
-    return f"hybrid {ranking['weight']:g}" if ranking["mode"] == "hybrid" else ranking["mode"]
+def changed_table(rows: list[dict], limit: int | None = None) -> Table:
+    """The test questions whose first answer changed (``search.hittest.changed`` rows)."""
+    table = Table("question", "expected", "before", "after", title=f"{len(rows)} answer(s) changed")
+    for row in rows[:limit]:
+        table.add_row(Text(row["query"]), Text(", ".join(row["expected"]) or "none"),
+                      Text(str(row["before"])), Text(str(row["after"])))
+    return table
 
 
 def register(app: typer.Typer, eval_app: typer.Typer) -> None:

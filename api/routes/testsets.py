@@ -12,14 +12,8 @@ from search.tuning import tuning_from_json
 
 from ..deps import EngineDep, WriteAccess
 from ..engine import Engine
-from ..schemas import (
-    BandsIn,
-    BandsOut,
-    ErrorResponse,
-    TestQuestionIn,
-    TestSetIn,
-    TestSetOut,
-)
+from ..schemas import (BandsIn, BandsOut, ErrorResponse, TestQuestionIn, TestSetIn,
+                       TestSetOut)
 
 router = APIRouter(prefix="/v1/collections/{collection}", tags=["hit tests"],
                    responses={404: {"model": ErrorResponse}, 422: {"model": ErrorResponse}})

@@ -31,8 +31,8 @@ class Collection(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    # The collection's own band thresholds (search.bands.CollectionBands.to_json), from
-    # `semsearch calibrate --collection` or set by hand; None: the model's prior.
+    # The collection's own bands and ranking (search.tuning.tuning_from_json reads them),
+    # from `semsearch calibrate --collection` or set by hand; None: the model's prior.
     bands: Mapped[dict | None] = mapped_column(JSON, nullable=True)
 
 

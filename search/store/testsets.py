@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from ..errors import InvalidInputError, SourceError
+from ..errors import SourceError
 from ..text import lone_surrogate_at
 from .models import TestQuestion
 
@@ -137,9 +137,4 @@ def count(session: Session, collection_id: int) -> tuple[int, int]:
     rows = session.execute(select(TestQuestion.expected)
                            .where(TestQuestion.collection_id == collection_id)).scalars().all()
     return len(rows), sum(1 for expected in rows if expected)
-
-
-def check_size(questions: list[Labelled], limit: int = 100_000) -> None:
-    if len(questions) > limit:
-        raise InvalidInputError(f"{len(questions)} questions; a hit-test set holds at most {limit}")
 
