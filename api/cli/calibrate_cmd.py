@@ -1,4 +1,4 @@
-"""``semsearch calibrate``: band thresholds from labelled pairs."""
+"""``semsearch calibrate``: band thresholds from a hit-test set, retrieval sets or labelled pairs."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -29,6 +29,9 @@ def _targets(text: str) -> tuple[float, float, float]:
 def calibrate(
     collection: Annotated[str | None, typer.Option(
         help="Fit this collection's bands to the answers its hit-test set gets.")] = None,
+    retrieval: Annotated[list[Path] | None, typer.Option(
+        help="Or fit the model's prior to the first answers of searches over retrieval "
+             "sets: folders with corpus.jsonl and queries.jsonl; repeatable.")] = None,
     pairs: Annotated[list[Path] | None, typer.Option(
         help='Or fit the model\'s pair thresholds: JSONL {"a", "b", "label"} (1 = same '
              "intent); repeatable.")] = None,
@@ -36,14 +39,20 @@ def calibrate(
         ",".join(f"{t:.2f}" for t in DEFAULT_TARGETS),
     write: Annotated[bool, typer.Option("--write", help="Store the thresholds (the collection's, "
                                                         "or the model's profile file under data/).")] = False,
+    cache: Annotated[Path | None, typer.Option(
+        help="Retrieval sets: SQLite file keeping corpus embeddings between runs.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Fit band thresholds: a collection's from its hit-test set (the first answer's
-    cosine, and its lead over the next entry), or the model's from labelled pairs."""
-    if (collection is None) == (pairs is None):
-        raise InvalidInputError("give either --collection NAME (its hit-test set) or --pairs FILE")
+    cosine, and its lead over the next entry); the model's prior the same way from
+    retrieval sets; or the model's from labelled pairs."""
+    if sum(x is not None for x in (collection, retrieval, pairs)) != 1:
+        raise InvalidInputError("give one of --collection NAME (its hit-test set), "
+                                "--retrieval FOLDER or --pairs FILE")
     if collection is not None:
         return _calibrate_collection(collection, write, as_json)
+    if retrieval is not None:
+        return _calibrate_prior(retrieval, write, cache, as_json)
     wanted = _targets(targets)
     loaded = [load_pairs(p) for p in pairs or []]
     a = [x for d in loaded for x in d.a]
@@ -120,6 +129,52 @@ def _calibrate_collection(collection: str, write: bool, as_json: bool) -> None:
                       "-" if interval is None else f"{interval[0]:.3f}–{interval[1]:.3f}",
                       "-" if cvp is None else f"{cvp:.3f}",
                       "-" if not cv else f"{cv['band_share'][band]:.3f}")
+    out.print(table)
+
+
+def _calibrate_prior(folders: list[Path], write: bool, cache: Path | None, as_json: bool) -> None:
+    from indexer import prior
+    from search import fit as fitting
+    from search.hittest import metrics
+
+    sets = [prior.read_set(folder) for folder in folders]  # bad folders fail before the model
+    encoder = load_encoder()
+    with console.status("searching…") as status:
+        found = prior.outcomes(settings(), encoder, sets, cache=cache, status=status.update)
+    pooled = [o for one in found.values() for o in one.calibration]
+    fitted = fitting.fit(pooled, encoder.profile.thresholds)
+    t = fitted.thresholds
+    per_set = {name: {"calibration": metrics(one.calibration, t),
+                      "held_out": metrics(one.held_out, t) if one.held_out else None}
+               for name, one in found.items()}
+    payload = {"model": encoder.model_id, "retrieval": [str(f) for f in folders],
+               "n": len(pooled), "thresholds": {k: round(v, 4) for k, v in t.as_dict().items()},
+               "high_fitted": fitted.high_fitted, "cross_validated": fitted.cross_validated,
+               "sets": per_set}
+    if write:
+        path = save_thresholds(settings().data_dir / "profiles", encoder.model_id,
+                               type(t)(**payload["thresholds"]),
+                               {"retrieval": payload["retrieval"], "n": len(pooled)})
+        console.print(f"thresholds written to {path}")
+    if as_json:
+        print_json(payload)
+        return
+    console.print(f"{encoder.model_id} · {len(pooled)} questions: high >= {t.high:.4f} leading "
+                  f"the next entry by >= {t.margin:.4f}, medium >= {t.medium:.4f}, "
+                  f"low >= {t.low:.4f}" + ("" if fitted.high_fitted else
+                                           " (high: too little support, the prior's is kept)"))
+    table = Table("set", "questions", "recall@1", "high share", "high precision",
+                  "medium precision", "right labelled none", title="first answers, per set")
+    for name, parts in per_set.items():
+        for part, m in parts.items():
+            if m is None:
+                continue
+            p = m["band_precision"]
+            table.add_row(f"{name} ({part.replace('_', '-')})", str(m["n_questions"]),
+                          f"{m['recall_at_1']:.3f}", f"{m['band_share']['high']:.3f}",
+                          "-" if p["high"] is None else f"{p['high']:.3f}",
+                          "-" if p["medium"] is None else f"{p['medium']:.3f}",
+                          f"{m['right_labelled_none'] or 0:.3f}")
     out.print(table)
 
 

@@ -392,16 +392,17 @@
     const query = $("search-query").value;
     const results = $("search-results");
     const meta = $("search-meta");
-    if (!query.trim()) {
-      showError($("search-error"), new Error("请输入要检索的问题。"));
-      $("search-query").focus();
-      return;
-    }
+    // The previous question's hits would read as this question's answer: clear them.
+    const refuse = (message, field) => {
+      results.replaceChildren();
+      meta.hidden = true;
+      showError($("search-error"), new Error(message));
+      field.focus();
+    };
+    if (!query.trim()) return refuse("请输入要检索的问题。", $("search-query"));
     const topK = Math.round(Number($("search-topk").value));
     if (!Number.isFinite(topK) || topK < 1 || topK > 100) {
-      showError($("search-error"), new Error("返回条数需在 1 到 100 之间。"));
-      $("search-topk").focus();
-      return;
+      return refuse("返回条数需在 1 到 100 之间。", $("search-topk"));
     }
     const body = { query, top_k: topK };
     const collection = $("search-collection").value;
@@ -427,7 +428,6 @@
       if (served && data.build_id && served.build_id !== data.build_id) loadInfo();  // new build live
     } catch (err) {
       if (!isCurrent()) return;
-      // The previous question's hits would read as this question's answer: clear them.
       results.replaceChildren();
       meta.hidden = true;
       showError($("search-error"), err);

@@ -398,6 +398,16 @@ def test_api_error_is_shown_as_a_message(page) -> None:
     search(page, "   ")  # caught in the page, before any request
     assert "请输入" in alert.inner_text()
 
+    # an error caught in the page clears the previous question's hits too
+    search(page, "退款多久能到账啊")
+    page.get_by_test_id("hit").first.wait_for()
+    page.get_by_label("返回条数").fill("0")
+    page.get_by_test_id("search-submit").click()
+    page.wait_for_function("document.querySelector('[data-testid=search-error]')"
+                           ".innerText.includes('1 到 100')")
+    assert page.get_by_test_id("hit").count() == 0
+    assert not page.get_by_test_id("search-meta").is_visible()
+
 
 @pytest.mark.parametrize(("status", "code", "chinese"), [
     (429, "overloaded", "请求过多"), (401, "unauthorized", "令牌"),

@@ -61,9 +61,9 @@ def test_missing_local_directory_is_a_clear_error() -> None:
 
 def test_calibrated_thresholds_override_the_builtin_ones(tmp_path: Path) -> None:
     profile = builtin_profile("thenlper/gte-large-zh")
-    save_thresholds(tmp_path, profile.name, Thresholds(0.9, 0.8, 0.6), {"pairs": ["x"]})
+    save_thresholds(tmp_path, profile.name, Thresholds(0.9, 0.8, 0.6, 0.004), {"pairs": ["x"]})
     updated = apply_overrides(profile, tmp_path)
-    assert updated.thresholds == Thresholds(0.9, 0.8, 0.6) and updated.calibrated
+    assert updated.thresholds == Thresholds(0.9, 0.8, 0.6, 0.004) and updated.calibrated
 
 
 def test_e5_encodes_stored_questions_like_queries_and_keeps_them_apart_in_the_cache() -> None:
