@@ -79,7 +79,8 @@ def read_set(folder: Path) -> RetrievalSet:
         held_out = [q for i, (_, q) in enumerate(labelled) if i % 2 == 1]
     if not calibration:
         raise SourceError(f"{queries}: no calibration questions (a dev split, or any query)")
-    return RetrievalSet(folder.name, list(entries.values()), calibration, held_out)
+    name = f"{folder.parent.name}/{folder.name}" if folder.name == "retrieval" else folder.name
+    return RetrievalSet(name, list(entries.values()), calibration, held_out)
 
 
 @dataclass

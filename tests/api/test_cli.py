@@ -165,3 +165,41 @@ def test_query_and_builds_show_faq_text_as_written(tmp_path: Path) -> None:
     assert "粗体标签[/b]怎么写[b]" in result.stdout and "[question] 粗体标签" in result.stdout
     listed = run(tmp_path, "builds", "list")
     assert listed.returncode == 0 and "markup" in listed.stdout
+
+
+def test_calibrate_takes_exactly_one_source_of_labels(tmp_path: Path) -> None:
+    for args in ([], ["--collection", "default", "--retrieval", str(tmp_path)]):
+        result = run_without_model(tmp_path, "calibrate", *args)
+        one_line_error(result, 2, "give one of --collection")
+    one_line_error(run_without_model(tmp_path, "calibrate", "--retrieval", str(tmp_path)), 2,
+                   "is not a retrieval set: corpus.jsonl is missing")
+    assert not (tmp_path / "no-models").exists()
+
+
+@pytest.mark.model
+@pytest.mark.slow
+def test_calibrate_retrieval_fits_and_writes_the_model_prior(tmp_path: Path) -> None:
+    """The sample FAQ as a retrieval set: its standard questions as the corpus, its 320
+    dev questions as queries (no splits: the even-numbered ones are fitted on)."""
+    folder = tmp_path / "sample-set"
+    folder.mkdir()
+    faq = [json.loads(x) for x in (REPO / "data" / "faq_sample.jsonl").read_text("utf-8").splitlines()]
+    asked = [json.loads(x) for x in
+             (REPO / "data" / "faq_sample_dev_queries.jsonl").read_text("utf-8").splitlines()]
+    (folder / "corpus.jsonl").write_text("".join(json.dumps(
+        {"id": r["id"], "title": r.get("category", ""), "text": r["question"]}, ensure_ascii=False)
+        + "\n" for r in faq), "utf-8")
+    (folder / "queries.jsonl").write_text("".join(json.dumps(
+        {"query": q["query"], "relevant_ids": [q["expected_id"]]}, ensure_ascii=False) + "\n"
+        for q in asked), "utf-8")
+    data_dir = tmp_path / "data"
+    result = run(data_dir, "calibrate", "--retrieval", str(folder), "--write", "--json")
+    assert result.returncode == 0, result.stderr[-2000:]
+    found = json.loads(result.stdout)
+    assert found["n"] == 160
+    held_out = found["sets"]["sample-set"]["held_out"]
+    assert held_out["n_questions"] == 160 and 0.3 < held_out["recall_at_1"] < 1
+    t = found["thresholds"]
+    assert t["high"] >= t["medium"] >= t["low"] and 0 <= t["margin"] <= 0.05
+    written = json.loads(next((data_dir / "profiles").glob("*.json")).read_text("utf-8"))
+    assert written["thresholds"] == t and written["calibration"]["n"] == 160

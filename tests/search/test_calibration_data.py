@@ -45,7 +45,7 @@ def test_the_prior_keeps_its_promise_on_held_out_questions(found) -> None:  # ty
     stay 95% right (the promise), over at least half of the questions; and per set
     ``high`` is the most precise band."""
     shipped = builtin_profile(BUNDLED_MODEL).thresholds
-    held = metrics(found["retrieval"].held_out, shipped)
+    held = metrics(found["lcqmc/retrieval"].held_out, shipped)
     assert held["n_questions"] == 1000
     assert held["band_precision"]["high"] >= 0.95, held["band_precision"]
     assert held["band_share"]["high"] >= 0.5, held["band_share"]
