@@ -90,16 +90,17 @@ class Baseline:
 
 
 def baseline(settings: Settings, sessions: sessionmaker[Session], encoder,  # type: ignore[no-untyped-def]
-             collection: str) -> Baseline:
+             collection: str, *, search: bool = True) -> Baseline:
     """The collection's hit-test set and its outcomes on what serves now (none when
-    nothing does: a first build, or an active build that cannot be served)."""
+    nothing does: a first build, or an active build that cannot be served; or when
+    ``search`` is False: a reindex that will make no build has nothing to compare)."""
     with sessions() as session:
         coll = repository.find_collection(session, collection)
         if coll is None:
             return Baseline([])
         questions = testsets.load(session, coll.id)
         active = active_build(session, coll.id)
-    if not questions or active is None:
+    if not questions or active is None or not search:
         return Baseline(questions)
     service = SearchService(settings, encoder, sessions,
                             CollectionRegistry(settings, encoder, sessions, only=collection))

@@ -86,6 +86,13 @@ def read_checked(source: Path, *, skip_invalid: bool = False, allow_empty: bool 
     return rows
 
 
+def _is_current(sessions: sessionmaker[Session], collection: str, identity,  # type: ignore[no-untyped-def]
+                settings: Settings) -> bool:
+    with sessions() as session:
+        coll = repository.find_collection(session, collection)
+        return coll is not None and is_current(session, coll.id, identity, settings.vector_store)
+
+
 def reindex(settings: Settings, sessions: sessionmaker[Session], encoder,  # type: ignore[no-untyped-def]
             source: Path | SourceRows, collection: str, *, full: bool = False,
             skip_invalid: bool = False, rebuild: bool = False, allow_shrink: bool = False,
@@ -107,7 +114,10 @@ def reindex(settings: Settings, sessions: sessionmaker[Session], encoder,  # typ
             task = progress.add_task("encoding", total=None)
             prepared = writer.prepare(plan, on_encode_start=lambda n: progress.update(task, total=n, visible=n > 0),
                                       on_encoded=lambda n: progress.advance(task, n))
-        gate_base = quality_gate.baseline(settings, sessions, encoder, collection)
+        gate_base = quality_gate.baseline(settings, sessions, encoder, collection,
+                                          search=rebuild or bool(plan.writes)
+                                          or not _is_current(sessions, collection, identity,
+                                                             settings))
         build = verdict = None
         with transaction(sessions, settings) as (session, effects):
             coll = repository.ensure_collection(session, collection)

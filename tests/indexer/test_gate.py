@@ -71,6 +71,16 @@ def test_a_build_as_good_passes_the_gate_and_records_its_answers(with_testset, t
     assert build.bands["source"] == "model"
 
 
+def test_a_reindex_that_changes_nothing_does_not_run_the_set(with_testset, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    settings, sessions, questions = with_testset
+    encoder = FakeEncoder()
+    report = reindex(settings, sessions, encoder, write_source(tmp_path / "same.jsonl", SAMPLE),
+                     "default", console=QUIET)
+    assert report.build is None and report.gate is None
+    asked = {q.query for q in questions}
+    assert not asked & set(encoder.encoded_texts)  # no test question was even encoded
+
+
 def test_calibrated_bands_are_stored_and_served(with_testset) -> None:  # type: ignore[no-untyped-def]
     settings, sessions, questions = with_testset
     done = bands.calibrate(settings, sessions, FakeEncoder(), "default", write=True)
