@@ -18,7 +18,8 @@ from search.config import Settings, get_settings
 
 from . import errors, metrics
 from .engine import Engine, worker_id
-from .routes import compat, documents, embeddings, ops, search, testsets, web
+from .routes import (compat, documents, embeddings, feedback, insights, ops, search, testsets,
+                     texts, web)
 
 STATIC_DIR = Path(__file__).parent / "static"
 log = logging.getLogger("semsearch.api")
@@ -140,7 +141,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         response.headers["X-Semsearch-Worker"] = worker_id()  # which process answered
         return response
 
-    for module in (search, embeddings, compat, documents, testsets, ops, web):
+    for module in (search, feedback, insights, texts, embeddings, compat, documents, testsets,
+                   ops, web):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 

@@ -30,6 +30,7 @@ from search.store.db import open_database
 
 from . import metrics
 from .batching import MicroBatcher
+from .searchlog import SearchLogWriter
 
 log = logging.getLogger("semsearch.api")
 _HOST = socket.gethostname()
@@ -51,6 +52,7 @@ class Engine:
         self.ready = False
         self.failure: str | None = None  # why loading failed, for /ready and the log
         self.encoder: Encoder | None = None
+        self.search_log: SearchLogWriter | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -91,6 +93,7 @@ class Engine:
         self.service = SearchService(s, self.encoder, self.sessions)
         self.registry = self.service.registry
         self.writer = DocumentWriter(s, self.encoder, self.sessions)
+        self.search_log = SearchLogWriter(self.sessions, s.search_log_days) if s.search_log else None
         self.batcher = MicroBatcher(self.encoder, max_wait_ms=s.batch_wait_ms,
                                     max_batch=s.batch_max_size, queue_max=s.queue_max,
                                     enabled=s.micro_batching)
@@ -136,6 +139,8 @@ class Engine:
             self._thread.join(timeout=5)
         if self.ready:
             await self.batcher.stop()
+        if self.search_log is not None:
+            self.search_log.stop()  # writes what is queued
         if self.settings.vector_store == "milvus":
             from search import milvus_store
 

@@ -27,6 +27,8 @@ INDEX_SIZE = Gauge("semsearch_index_vectors", "Vectors served", ["collection"],
                    multiprocess_mode="max")  # every worker serves the same builds
 HITS_BY_BAND = Counter("semsearch_top_hit_band_total", "Best hit of each query, by band", ["band"])
 QUERIES = Counter("semsearch_queries_total", "Search queries answered")
+SEARCH_LOG_DROPPED = Counter("semsearch_search_log_dropped_total",
+                             "Searches not logged because the log's queue was full")
 
 
 def record_top_band(band: str | None) -> None:

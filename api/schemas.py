@@ -59,10 +59,14 @@ class SearchOptions(Strict):
 
 class SearchRequest(SearchOptions):
     query: Text = Field(..., description="The user's question.", examples=["密码忘了怎么办"])
+    user: str | None = Field(None, max_length=200,
+                             description="Who asked (any id of yours), kept in the search log.")
 
 
 class BatchSearchRequest(SearchOptions):
     queries: list[Text] = Field(..., min_length=1)
+    user: str | None = Field(None, max_length=200,
+                             description="Who asked (any id of yours), kept in the search log.")
 
 
 class Hit(BaseModel):
@@ -94,6 +98,51 @@ class SearchResponse(BaseModel):
     model: str
     build_id: int | None
     took_ms: float
+    search_id: str | None = Field(None, description="This search in the search log (for "
+                                  "POST /v1/feedback); null when the log is off.")
+
+
+class FeedbackIn(Strict):
+    search_id: str = Field(..., pattern=r"^[0-9a-f]{32}$",
+                           description="The search_id of a search response.")
+    helpful: bool
+    entry_id: str | None = Field(None, min_length=1, max_length=200,
+                                 description="The entry that was right (with helpful false); "
+                                 "omit it when none fits.")
+    comment: str | None = Field(None, max_length=2000)
+
+
+class ApplyIn(Strict):
+    group_id: str = Field(..., min_length=1, max_length=64)
+    action: Literal["add_similar", "new_entry"]
+    entry_id: str | None = Field(None, min_length=1, max_length=200,
+                                 description="add_similar: the entry (default: the suggested "
+                                 "one); new_entry: the new entry's id.")
+    answer: str | None = Field(None, max_length=20_000, description="new_entry: its answer.")
+    since: str | None = Field(None, max_length=40, description="The window the group was "
+                              "listed with (as GET insights).")
+    until: str | None = Field(None, max_length=40)
+
+
+class GroupTextsIn(Strict):
+    texts: list[Text] = Field(..., min_length=1)
+    threshold: float | None = Field(None, ge=-1.0, le=1.0, description="Cosine at which texts "
+                                    "group; default: the collection's (or model's) band.")
+    collection: str | None = Field(None, max_length=200,
+                                   description="Whose thresholds give the default.")
+
+
+class TextGroup(BaseModel):
+    size: int
+    representative: str
+    indices: list[int]
+    texts: list[str]
+
+
+class GroupTextsOut(BaseModel):
+    threshold: float
+    texts: int
+    groups: list[TextGroup]
 
 
 class BatchSearchResponse(BaseModel):

@@ -1,12 +1,14 @@
 """HTTP load: /v1/search on the sample FAQ at 1, 8, 32 and 64 concurrent clients.
 
 Two real servers run side by side on loopback over the same index, one with
-micro-batching and one without; each level alternates between them (A B A B …) for a
-fixed duration per run, and reports medians over the repeats: p50/p99 latency,
-requests/s, and every non-200 answer or connection error.
+micro-batching and one without (``--compare-log``: one with the search log and one with
+it off); each level alternates between them (A B A B …) for a fixed duration per run,
+and reports medians over the repeats: p50/p99 latency, requests/s, every non-200 answer
+or connection error, and the throughput ratio A/B.
 
 Usage: python bench/load.py [--quick] [--levels 1,8,32,64] [--seconds 8] [--repeats 3]
-Writes bench/results/load.json and load.md.
+                            [--compare-log] [--json]
+Writes bench/results/load.json and load.md (load-log.* with --compare-log).
 """
 from __future__ import annotations
 
@@ -123,49 +125,57 @@ def main() -> None:
     parser.add_argument("--levels", default="1,8,32,64")
     parser.add_argument("--seconds", type=float, default=None)
     parser.add_argument("--repeats", type=int, default=None)
+    parser.add_argument("--compare-log", action="store_true",
+                        help="compare the search log on and off instead of micro-batching")
+    parser.add_argument("--json", action="store_true", help="print the JSON report only")
     args = parser.parse_args()
+    variants = ({"log-on": {}, "log-off": {"SEMSEARCH_SEARCH_LOG": "false"}} if args.compare_log
+                else {"batching": {}, "no-batching": {"SEMSEARCH_MICRO_BATCHING": "false"}})
     seconds = args.seconds or (3.0 if args.quick else 8.0)
     repeats = args.repeats or (1 if args.quick else 3)
     levels = [int(x) for x in args.levels.split(",")]
     results: dict = {"environment": environment(), "seconds_per_run": seconds, "repeats": repeats,
-                     "levels": {}}
+                     "variants": list(variants), "levels": {}}
     with tempfile.TemporaryDirectory(prefix="semsearch-load-") as tmp:
         data = Path(tmp)
         subprocess.run([SEMSEARCH, "reindex", str(ROOT / "data/faq_sample.jsonl")], cwd=ROOT,
                        env=server_env(data), check=True, capture_output=True)
-        servers = {"batching": start(data, 18701), "no-batching": start(data, 18702,
-                                                                        SEMSEARCH_MICRO_BATCHING="false")}
-        urls = {"batching": "http://127.0.0.1:18701", "no-batching": "http://127.0.0.1:18702"}
+        a, b = variants
+        servers = {name: start(data, 18701 + i, **env) for i, (name, env) in enumerate(variants.items())}
+        urls = {name: f"http://127.0.0.1:{18701 + i}" for i, name in enumerate(variants)}
         try:
             for name in urls:  # warm both: first requests pay one-off costs
                 asyncio.run(drive(urls[name], 4, 1.0))
             for level in levels:
-                runs: dict[str, list[dict]] = {"batching": [], "no-batching": []}
+                runs: dict[str, list[dict]] = {a: [], b: []}
                 for _ in range(repeats):
-                    for name in ("batching", "no-batching"):  # A B A B …
+                    for name in (a, b):  # A B A B …
                         runs[name].append(asyncio.run(drive(urls[name], level, seconds)))
                 results["levels"][level] = {n: summarise(r) for n, r in runs.items()}
                 row = results["levels"][level]
-                row["throughput_ratio"] = row["batching"]["rps"] / row["no-batching"]["rps"]
-                print(f"{level:>3} clients: batching {row['batching']['rps']:.1f} rps, "
-                      f"off {row['no-batching']['rps']:.1f} rps, x{row['throughput_ratio']:.2f}",
-                      flush=True)
+                row["throughput_ratio"] = row[a]["rps"] / row[b]["rps"]
+                print(f"{level:>3} clients: {a} {row[a]['rps']:.1f} rps, {b} {row[b]['rps']:.1f} "
+                      f"rps, x{row['throughput_ratio']:.2f}", file=sys.stderr, flush=True)
         finally:
             stop(servers.values())
-    write_report("load-quick" if args.quick else "load", results, markdown(results))
+    name = ("load-log" if args.compare_log else "load") + ("-quick" if args.quick else "")
+    write_report(name, results, markdown(results), quiet=args.json)
+    if args.json:
+        print(json.dumps(results, indent=2))
 
 
 def markdown(results: dict) -> str:
     env = results["environment"]
+    a, b = results["variants"]
     lines = [f"## /v1/search under load — {env['cpu']} ({env['cpu_count']} cores), "
              f"{results['seconds_per_run']:.0f} s per run, median of {results['repeats']}", "",
-             "| clients | micro-batching | requests/s | p50 ms | p99 ms | errors | on/off throughput |",
+             f"| clients | server | requests/s | p50 ms | p99 ms | errors | {a}/{b} throughput |",
              "|---|---|---|---|---|---|---|"]
     for level, row in results["levels"].items():
-        for name in ("batching", "no-batching"):
+        for name in (a, b):
             r = row[name]
-            ratio = f"{row['throughput_ratio']:.2f}×" if name == "batching" else ""
-            lines.append(f"| {level} | {'on' if name == 'batching' else 'off'} | {r['rps']:.1f} | "
+            ratio = f"{row['throughput_ratio']:.2f}×" if name == a else ""
+            lines.append(f"| {level} | {name} | {r['rps']:.1f} | "
                          f"{r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {r['errors']} | {ratio} |")
     return "\n".join(lines) + "\n"
 

@@ -98,12 +98,16 @@ class Settings(BaseSettings):
     max_tags: int = Field(default=64, ge=0)
     max_candidates: int = Field(default=256, ge=1)
     max_batch_queries: int = Field(default=64, ge=1)
+    max_group_texts: int = Field(default=5000, ge=2)  # POST /v1/dedup and /v1/cluster
     max_body_bytes: int = Field(default=1_000_000, ge=1024)
     batch_wait_ms: float = Field(default=3.0, ge=0)
     batch_max_size: int = Field(default=32, ge=1)
     queue_max: int = Field(default=256, ge=1)
     micro_batching: bool = True
     reload_interval_s: float = Field(default=1.0, gt=0)
+    # --- the FAQ loop: every search is logged (off the request path) for insights ---
+    search_log: bool = True
+    search_log_days: int = Field(default=90, ge=1)  # older entries are deleted
     # uvicorn replaces a worker that does not answer its supervisor's ping within this;
     # its default (5 s) kills workers still loading the model on a busy machine.
     worker_healthcheck_s: int = Field(default=60, ge=1)

@@ -17,7 +17,8 @@ except ImportError:  # pragma: no cover
 
 from search.errors import InvalidInputError, NotFoundError, SemsearchError, SourceError
 
-from . import calibrate_cmd, eval_cmds, index_cmds, model_cmds, serve_cmd, testset_cmds
+from . import (calibrate_cmd, eval_cmds, index_cmds, insights_cmd, model_cmds, serve_cmd,
+               testset_cmds, texts_cmds)
 
 app = typer.Typer(
     name="semsearch",
@@ -32,6 +33,8 @@ eval_cmds.register(app)
 index_cmds.register(app)
 serve_cmd.register(app)
 calibrate_cmd.register(app)
+insights_cmd.register(app)
+texts_cmds.register(app)
 testset_cmds.register(app, eval_cmds.eval_app)
 
 

@@ -2,7 +2,11 @@
 from __future__ import annotations
 
 import time
+import uuid
 from dataclasses import asdict
+from datetime import datetime, timezone
+
+import numpy as np
 
 from fastapi import APIRouter
 from starlette.concurrency import run_in_threadpool
@@ -25,9 +29,9 @@ def _filters(options: SearchOptions) -> SearchFilters:
                          options.min_score)
 
 
-def _response(engine: Engine, result: SearchResult) -> SearchResponse:
+def _response(engine: Engine, result: SearchResult, search_id: str | None = None) -> SearchResponse:
     metrics.record_top_band(result.hits[0].band if result.hits else None)
-    return SearchResponse(
+    return SearchResponse(search_id=search_id,
         query=result.query, normalized_query=result.normalized_query,
         hits=[asdict(h) for h in result.hits],  # type: ignore[misc]
         thresholds=(result.thresholds or engine.service.thresholds).as_dict(),
@@ -35,7 +39,28 @@ def _response(engine: Engine, result: SearchResult) -> SearchResponse:
         build_id=result.build_id, took_ms=round(result.took_ms, 3))
 
 
-async def _run(engine: Engine, queries: list[str], options: SearchOptions) -> list[SearchResult]:
+def _log(engine: Engine, options: SearchOptions, user: str | None, results: list[SearchResult],
+         vectors: np.ndarray) -> list[str | None]:
+    """Queue each search on the search log; their search_ids (None when the log is off)."""
+    if engine.search_log is None:
+        return [None] * len(results)
+    collection = options.collection or engine.settings.default_collection
+    ids = []
+    for result, vector in zip(results, vectors):
+        search_id = uuid.uuid4().hex
+        engine.search_log.record({
+            "id": search_id, "created_at": datetime.now(timezone.utc), "collection": collection,
+            "query": result.query, "normalized_query": result.normalized_query,
+            "top": [[h.external_id, round(h.score, 6)] for h in result.hits[:3]],
+            "top_band": result.hits[0].band if result.hits else "none",
+            "took_ms": round(result.took_ms, 3), "user": user,
+            "vector": np.asarray(vector, dtype=np.float32).tobytes()})
+        ids.append(search_id)
+    return ids
+
+
+async def _run(engine: Engine, queries: list[str], options: SearchOptions,
+               user: str | None) -> list[tuple[SearchResult, str | None]]:
     started = time.perf_counter()
     normalized = [engine.service.normalize_query(q) for q in queries]
     vectors = await engine.batcher.encode(normalized, "query")
@@ -50,14 +75,14 @@ async def _run(engine: Engine, queries: list[str], options: SearchOptions) -> li
     took = (time.perf_counter() - started) * 1000
     for r in results:
         r.took_ms = took
-    return results
+    return list(zip(results, _log(engine, options, user, results, vectors)))
 
 
 @router.post("/search", response_model=SearchResponse)
 async def search(body: SearchRequest, engine: EngineDep) -> SearchResponse:
     """Top-k FAQ entries for one question, with cosine scores and bands."""
-    (result,) = await _run(engine, [body.query], body)
-    return _response(engine, result)
+    ((result, search_id),) = await _run(engine, [body.query], body, body.user)
+    return _response(engine, result, search_id)
 
 
 @router.post("/search/batch", response_model=BatchSearchResponse)
@@ -68,6 +93,6 @@ async def search_batch(body: BatchSearchRequest, engine: EngineDep,
         raise InputTooLargeError(f"{len(body.queries)} queries; the limit is "
                                  f"{settings.max_batch_queries}", {"limit": settings.max_batch_queries})
     started = time.perf_counter()
-    results = await _run(engine, body.queries, body)
-    return BatchSearchResponse(results=[_response(engine, r) for r in results],
+    results = await _run(engine, body.queries, body, body.user)
+    return BatchSearchResponse(results=[_response(engine, r, i) for r, i in results],
                                took_ms=round((time.perf_counter() - started) * 1000, 3))

@@ -262,6 +262,7 @@
       renderHeader();
       renderLegend();  // now with the collection's thresholds
       if (!$("panel-hittest").hidden) loadHittest();
+      if (!$("panel-insights").hidden) loadInsights();
       const errors = Object.entries(info.errors || {});
       showError($("global-error"), errors.length
         ? new ApiError(0, "index", errors.map(([k, v]) => `${k}: ${v}`).join("；"))
@@ -274,7 +275,7 @@
 
   // ---- tabs -----------------------------------------------------------------------------
 
-  const TABS = ["search", "similarity", "embedding", "hittest"];
+  const TABS = ["search", "similarity", "embedding", "hittest", "insights"];
 
   function selectTab(name, focus) {
     for (const t of TABS) {
@@ -287,6 +288,7 @@
     }
     if (location.hash !== `#${name}`) history.replaceState(null, "", `#${name}`);
     if (name === "hittest") loadHittest();  // the set may have changed elsewhere
+    if (name === "insights") loadInsights();
   }
 
   function setupTabs() {
@@ -318,7 +320,7 @@
   // The label of the answer that is shown opened: it says how far it may be trusted.
   const ANSWER_LABELS = { high: "答案 · 可自动回复", medium: "建议答案 · 需人工确认" };
 
-  function renderHit(hit, rank, openAnswer) {
+  function renderHit(hit, rank, openAnswer, feedback) {
     const matched = h("p", { class: "matched" },
       h("span", { class: "muted", text: "命中：" }),
       h("span", { class: `kind kind-${hit.matched_kind}`, "data-testid": "matched-kind",
@@ -351,7 +353,65 @@
           h("span", { class: "score mono", "data-testid": "hit-score",
                       title: "余弦相似度：分档只看它", text: fmt(hit.score) }),
           badge(hit.band, hit.band_label))),
-      matched, chips, answer);
+      matched, chips, answer,
+      feedback ? h("div", { class: "hit-feedback" },
+        h("button", { type: "button", class: "btn small", "data-testid": "feedback-up",
+                      "aria-label": `第 ${rank} 条回答了问题`, text: "✓ 这条对",
+                      onclick: () => feedback.up(hit) }),
+        h("button", { type: "button", class: "btn small", "data-testid": "feedback-down",
+                      "aria-label": `第 ${rank} 条没有回答问题`, text: "✗ 不对",
+                      onclick: () => feedback.down(hit) })) : null);
+  }
+
+  // ✓/✗ (👍/👎) on the hits of one search: POST /v1/feedback with its search_id; ✗ asks
+  // which entry was right (or none), and can add the question to the collection's hit-test set.
+  function feedbackBox(searchId, query, collection, hits) {
+    const status = h("p", { class: "feedback-status", role: "status", "data-testid": "feedback-status" });
+    const choice = h("select", { id: "feedback-entry", "data-testid": "feedback-entry" },
+      hits.map((hit) => h("option", { value: hit.external_id, text: `${hit.external_id} · ${hit.question}` })),
+      h("option", { value: "", text: "都不对（没有合适的条目）" }));
+    const addToSet = h("input", { type: "checkbox", id: "feedback-testset", "data-testid": "feedback-testset" });
+    const submit = h("button", { type: "submit", class: "btn primary small", "data-testid": "feedback-submit",
+                                 text: "提交反馈" });
+    const form = h("form", { class: "feedback-form", hidden: true, "data-testid": "feedback-form" },
+      h("label", { htmlFor: "feedback-entry", text: "哪一条才对？" }), choice,
+      h("span", { class: "check" }, addToSet,
+        h("label", { htmlFor: "feedback-testset", text: "同时加入命中测试集" })),
+      submit);
+    const send = async (helpful, entryId, toSet) => {
+      submit.disabled = true;
+      try {
+        await api("POST", "/v1/feedback",
+                  { search_id: searchId, helpful, ...(entryId ? { entry_id: entryId } : {}) });
+        let note = helpful ? `已记录：${entryId} 回答了这个问题。`
+          : `已记录：${entryId ? `正确的是 ${entryId}` : "没有合适的条目"}。`;
+        if (toSet) {
+          const set = await api("POST", testsetPath(collection), { questions: [
+            entryId ? { query, expected_ids: [entryId] } : { query, expected: "none" }] });
+          note += `已加入命中测试集（现有 ${set.count} 条）。`;
+        }
+        status.textContent = note + "谢谢！";
+        form.hidden = true;
+      } catch (err) {
+        status.textContent = `反馈没有保存：${err.message}`;
+      } finally {
+        submit.disabled = false;
+      }
+    };
+    form.addEventListener("submit", (e) => {
+      e.preventDefault();
+      send(false, choice.value || null, addToSet.checked);
+    });
+    return {
+      element: h("div", { class: "feedback", "data-testid": "feedback" }, form, status),
+      up: (hit) => send(true, hit.external_id, false),
+      down: (hit) => {
+        form.hidden = false;
+        const other = hits.find((x) => x.external_id !== hit.external_id);
+        choice.value = other ? other.external_id : "";
+        choice.focus();
+      },
+    };
   }
 
   function renderVerdict(band, hitCount) {
@@ -366,11 +426,11 @@
       h("span", { class: "verdict-text", text: advice }));
   }
 
-  function renderResults(hits) {
+  function renderResults(hits, feedback) {
     const band = hits.length ? hits[0].band : "none";
     const openTop = band === "high" || band === "medium";
     const list = h("ol", { class: "hits" },
-      hits.map((hit, i) => renderHit(hit, i + 1, openTop && i === 0)));
+      hits.map((hit, i) => renderHit(hit, i + 1, openTop && i === 0, feedback)));
     const parts = [renderVerdict(band, hits.length)];
     if (!hits.length) return parts;
     if (band === "none") {
@@ -385,6 +445,7 @@
     } else {
       parts.push(list);
     }
+    if (feedback) parts.push(feedback.element);
     return parts;
   }
 
@@ -415,7 +476,9 @@
       if (!isCurrent()) return;
       showError($("search-error"), null);
       if (data.thresholds) state.thresholds = data.thresholds;  // for the badge tooltips
-      results.replaceChildren(...renderResults(data.hits));
+      const feedback = data.search_id && data.hits.length
+        ? feedbackBox(data.search_id, query, collection || currentCollection(), data.hits) : null;
+      results.replaceChildren(...renderResults(data.hits, feedback));
       // "返回", not "找到": five hits are not five answers; the verdict says what they are worth.
       const parts = [`返回 ${data.hits.length} 条`, `服务端用时 ${data.took_ms.toFixed(1)} ms`];
       meta.replaceChildren(h("span", { "data-testid": "search-took", text: parts.join(" · ") }));
@@ -715,6 +778,7 @@
     hittestStatus("");
     renderTestset();
     if (!$("panel-hittest").hidden) loadHittest();
+    if (!$("panel-insights").hidden) loadInsights();
   }
 
   async function loadHittest() {
@@ -841,6 +905,86 @@
     });
   }
 
+  // ---- 未命中问题: the misses of the search log, grouped, with their suggestions ------
+
+  const insights = { seq: 0 };
+  const pct = (x) => `${(100 * x).toFixed(1)}%`;
+
+  async function loadInsights() {
+    const name = currentCollection();
+    if (!name) return;  // /v1/info has not answered yet
+    const mine = ++insights.seq;
+    $("insights-collection").textContent = name;
+    const since = $("insights-since").value;
+    const path = `/v1/collections/${encodeURIComponent(name)}/insights` +
+      (since ? `?since=${encodeURIComponent(since)}` : "");
+    try {
+      const data = await api("GET", path);
+      if (mine !== insights.seq) return;
+      showError($("insights-error"), null);
+      $("insights-searches").textContent = String(data.searches);
+      $("insights-high").textContent = data.searches ? pct(data.band_share.high) : "—";
+      $("insights-none").textContent = data.searches ? pct(data.band_share.none) : "—";
+      $("insights-groups-count").textContent = String(data.groups.length);
+      const list = $("insights-groups");
+      list.replaceChildren(...data.groups.map((g) => renderGroup(name, since, g)));
+      if (!data.groups.length) {
+        list.append(h("li", { class: "ht-row muted", "data-testid": "insights-empty",
+                              text: data.searches ? "这段时间没有未命中的问题。" : "这段时间还没有检索。" }));
+      }
+    } catch (err) {
+      if (mine === insights.seq) showError($("insights-error"), err);
+    }
+  }
+
+  function renderGroup(collection, since, g) {
+    const near = g.nearest;
+    const answer = g.suggestion === "new_entry"
+      ? h("input", { id: `insights-answer-${g.group_id}`, type: "text", placeholder: "新条目的答案（可稍后补）",
+                     "data-testid": "insights-answer" }) : null;
+    const act = h("button", { type: "button", class: "btn primary small", "data-testid": "insights-apply",
+                              text: g.suggestion === "add_similar"
+                                ? `加为 ${g.entry_id} 的相似问题` : "新建条目" });
+    act.addEventListener("click", async () => {
+      act.disabled = true;
+      try {
+        const body = { group_id: g.group_id, action: g.suggestion, ...(since ? { since } : {}) };
+        if (answer && answer.value.trim()) body.answer = answer.value.trim();
+        const done = await api("POST", `/v1/collections/${encodeURIComponent(collection)}/insights/apply`, body);
+        const status = $("insights-status");
+        status.hidden = false;
+        status.textContent = g.suggestion === "add_similar"
+          ? `已把 ${done.added.length} 个问题加为 ${done.entry_id} 的相似问题。`
+          : `已新建条目 ${done.entry_id}：「${g.representative}」，含 ${done.added.length} 个相似问题。`;
+        await loadInsights();
+      } catch (err) {
+        act.disabled = false;
+        showError($("insights-error"), err);
+      }
+    });
+    return h("li", { class: "ht-row insights-group", "data-testid": "insights-group",
+                     "data-group-id": g.group_id, "data-suggestion": g.suggestion },
+      h("div", { class: "ig-head" },
+        h("span", { class: "ig-size", title: "这一组的检索次数", text: `${g.size} 次` }),
+        h("strong", { class: "ig-question", "data-testid": "insights-representative", text: g.representative }),
+        g.disliked ? h("span", { class: "chip", title: "被标为「不对」的检索", text: `不对 ×${g.disliked}` }) : null),
+      g.examples.length > 1 ? h("p", { class: "ig-examples muted", text: `其他问法：${g.examples.filter((q) => q !== g.representative).join(" · ")}` }) : null,
+      near ? h("p", { class: "ig-nearest" }, h("span", { class: "muted", text: "最接近的条目：" }),
+        h("span", { class: "mono", text: near.entry_id }), ` ${near.question} `,
+        h("span", { class: "score mono", text: fmt(near.score) }), badge(near.band)) : null,
+      h("div", { class: "ig-actions" },
+        answer ? h("label", { htmlFor: answer.id, class: "muted", text: "答案" }) : null, answer, act));
+  }
+
+  function setupInsights() {
+    const run = busyRunner($("insights-submit"), "读取中…");
+    $("insights-form").addEventListener("submit", (e) => {
+      e.preventDefault();
+      run(loadInsights);
+    });
+    $("insights-since").addEventListener("change", () => run(loadInsights));
+  }
+
   document.addEventListener("DOMContentLoaded", () => {
     setupTabs();
     renderLegend();  // without thresholds until /v1/info answers
@@ -848,6 +992,7 @@
     setupSimilarity();
     setupEmbedding();
     setupHittest();
+    setupInsights();
     loadInfo();
   });
 })();

@@ -170,3 +170,37 @@ class EmbeddingCache(Base):
     dim: Mapped[int] = mapped_column(Integer)
     vector: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class SearchLogEntry(Base):
+    """One question asked through ``/v1/search`` (or a batch), what it got, and its
+    vector (for grouping the questions that went unanswered). Written off the request
+    path by api.searchlog; kept ``search_log_days``."""
+
+    __tablename__ = "search_log"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)  # the response's search_id
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow,
+                                                 index=True)
+    collection: Mapped[str] = mapped_column(String(200), index=True)
+    query: Mapped[str] = mapped_column(Text)
+    normalized_query: Mapped[str] = mapped_column(Text)
+    top: Mapped[list] = mapped_column(JSON, default=list)  # up to 3 [entry id, score]
+    top_band: Mapped[str] = mapped_column(String(8))  # the first hit's band; none: no hit
+    took_ms: Mapped[float] = mapped_column(Float)
+    user: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    vector: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)  # float32
+
+
+class Feedback(Base):
+    """A user's verdict on a logged search: helpful or not, and which entry was right
+    (None with ``helpful`` False: none fits)."""
+
+    __tablename__ = "feedback"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    search_id: Mapped[str] = mapped_column(String(32), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    helpful: Mapped[bool] = mapped_column(Boolean)
+    entry_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    comment: Mapped[str | None] = mapped_column(Text, nullable=True)

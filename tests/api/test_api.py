@@ -35,7 +35,11 @@ def test_search_returns_the_right_entry_with_score_and_band(live_server: LiveSer
     r = post(live_server, "/v1/search", {"query": "退款多久能到账啊", "top_k": 3})
     assert r.status_code == 200
     body = r.json()
-    assert set(body) == {"query", "normalized_query", "hits", "thresholds", "model", "build_id", "took_ms"}
+    assert set(body) == {"query", "normalized_query", "hits", "thresholds", "model", "build_id",
+                         "took_ms", "search_id"}
+    # logged on every backend (PostgreSQL included): feedback on it is accepted
+    assert post(live_server, "/v1/feedback", {"search_id": body["search_id"],
+                                              "helpful": True}).status_code == 204
     top = body["hits"][0]
     assert top["external_id"] == "refund-001"
     assert top["band"] in ("high", "medium") and top["band_label"] in ("高度相关", "中等相关")

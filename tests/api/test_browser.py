@@ -534,10 +534,12 @@ def test_hit_test_tab_keyboard_and_errors(page) -> None:
     page.keyboard.press("ArrowRight")
     assert page.get_by_test_id("tab-hittest").get_attribute("aria-selected") == "true"
     assert page.evaluate("location.hash") == "#hittest"
+    page.keyboard.press("ArrowRight")
+    assert page.get_by_test_id("tab-insights").get_attribute("aria-selected") == "true"
     page.keyboard.press("ArrowRight")  # wraps round to the first tab
     assert page.get_by_test_id("tab-search").get_attribute("aria-selected") == "true"
     page.keyboard.press("End")
-    assert page.get_by_test_id("tab-hittest").get_attribute("aria-selected") == "true"
+    assert page.get_by_test_id("tab-insights").get_attribute("aria-selected") == "true"
 
     page.route("**/v1/collections/default/testset*", lambda route: route.fulfill(
         status=503, json={"error": {"code": "not_ready", "message": "warming up", "detail": None}}))
@@ -550,3 +552,79 @@ def test_hit_test_tab_keyboard_and_errors(page) -> None:
     page.get_by_label("测试问题").fill("   ")
     page.get_by_test_id("hittest-submit").click()
     assert "请输入" in alert.inner_text()
+
+
+def test_feedback_on_a_hit_is_stored_and_can_join_the_hit_test_set(page, live_server) -> None:
+    from playwright.sync_api import expect
+
+    from tests.api.test_searchlog import rows
+
+    query = "我的帳號被鎖住了怎麼辦"  # Traditional characters, as a user in Taiwan types
+    path = "/v1/collections/default/testset"
+    try:
+        search(page, query)
+        first = page.get_by_test_id("hit").first
+        first.wait_for()
+        assert page.get_by_test_id("feedback-up").count() == page.get_by_test_id("hit").count()
+        first.get_by_test_id("feedback-up").click()
+        status = page.get_by_test_id("feedback-status")
+        expect(status).to_contain_text("已记录")
+        # 👎 on the first hit: say which entry was right, and keep the question as a test
+        first.get_by_test_id("feedback-down").click()
+        form = page.get_by_test_id("feedback-form")
+        expect(form).to_be_visible()
+        second = page.get_by_test_id("hit").nth(1).get_attribute("data-external-id")
+        assert page.get_by_label("哪一条才对？").input_value() == second
+        page.get_by_label("同时加入命中测试集").check()
+        shot(page, "feedback-1280x800.png")
+        page.get_by_test_id("feedback-submit").click()
+        expect(status).to_contain_text("已加入命中测试集")
+        expect(form).to_be_hidden()
+        stored = {q["query"]: q["expected_ids"] for q in page.request.get(path).json()["questions"]}
+        assert stored[query] == [second]
+        given = rows(live_server, "SELECT f.helpful, f.entry_id FROM feedback f JOIN search_log s "
+                                  "ON s.id = f.search_id WHERE s.query = :q ORDER BY f.id", q=query)
+        assert [tuple(r) for r in given][-2:] == [
+            (1, first.get_attribute("data-external-id")), (0, second)]
+        no_horizontal_overflow(page)
+    finally:  # the live server is shared: leave its set as it was
+        page.request.delete(path, params={"query": query})
+
+
+def test_insights_tab_lists_missed_questions_and_applies_a_suggestion(page, live_server) -> None:
+    """A collection of its own (the server is shared): questions it cannot answer are
+    asked, the tab groups them, 新建条目 turns the group into an entry that answers them."""
+    from playwright.sync_api import expect
+
+    base = "/v1/collections/page-loop"
+    page.request.put(base)
+    page.request.put(base + "/documents/refund", data={"question": "退款多久能到账",
+                                                        "answer": "三到五个工作日"})
+    try:
+        for query in ("礼品卡怎么用", "礼品卡怎么用", "礼品卡怎么使用啊", "今天天气怎么样"):
+            page.request.post("/v1/search", data={"query": query, "collection": "page-loop"})
+        page.reload()
+        page.get_by_label("集合").select_option("page-loop")
+        page.get_by_test_id("tab-insights").click()
+        group = page.get_by_test_id("insights-group").filter(has_text="礼品卡怎么用")
+        expect(group).to_have_count(1)
+        expect(page.get_by_test_id("insights-searches")).to_have_text("4")
+        assert group.get_attribute("data-suggestion") == "new_entry"
+        assert group.get_by_test_id("insights-representative").inner_text() == "礼品卡怎么用"
+        no_horizontal_overflow(page)
+        shot(page, "insights-1280x800.png")
+        page.set_viewport_size(PHONE)
+        no_horizontal_overflow(page)
+        tab_strip_has_no_scrollbar(page)
+        shot(page, "insights-390x844.png")
+        group.get_by_label("答案").fill("在结算页选择礼品卡支付")
+        group.get_by_test_id("insights-apply").click()
+        expect(page.get_by_test_id("insights-status")).to_contain_text("已新建条目")
+        # gone from the list (another group may now name the new entry as its nearest)
+        expect(page.get_by_test_id("insights-representative").filter(has_text="礼品卡")).to_have_count(0)
+        top = page.request.post("/v1/search", data={"query": "礼品卡怎么使用",
+                                                    "collection": "page-loop"}).json()["hits"][0]
+        assert top["answer"] == "在结算页选择礼品卡支付"
+        assert page.get_by_test_id("insights-error").is_hidden()
+    finally:
+        page.request.delete(base, params={"force": "true"})

@@ -1,0 +1,65 @@
+"""The search log's background writer: rows queued on the request path reach the
+database in batches, a full queue drops rather than blocks, and old entries are pruned."""
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta, timezone
+
+from sqlalchemy import func, select
+
+from api import metrics, searchlog as writer_module
+from api.searchlog import SearchLogWriter
+from search.store.db import open_database
+from search.store.models import Feedback, SearchLogEntry
+
+
+def row(days_old: float = 0) -> dict:
+    return {"id": uuid.uuid4().hex, "created_at": datetime.now(timezone.utc) - timedelta(days=days_old),
+            "collection": "default", "query": "问", "normalized_query": "问", "top": [],
+            "top_band": "none", "took_ms": 1.0, "user": None, "vector": None}
+
+
+def count(sessions) -> int:  # type: ignore[no-untyped-def]
+    with sessions() as session:
+        return session.scalar(select(func.count()).select_from(SearchLogEntry))
+
+
+def test_queued_rows_are_written_and_known(settings) -> None:  # type: ignore[no-untyped-def]
+    sessions = open_database(settings.resolved_database_url)
+    log = SearchLogWriter(sessions, keep_days=90)
+    rows = [row() for _ in range(1200)]
+    for r in rows:
+        log.record(r)
+    assert log.knows(rows[-1]["id"])  # queued or written: feedback on it is accepted
+    log.flush()
+    assert count(sessions) == 1200 and log.knows(rows[0]["id"]) and not log.knows("f" * 32)
+    log.stop()
+
+
+def test_a_full_queue_drops_and_counts_instead_of_blocking(settings, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    sessions = open_database(settings.resolved_database_url)
+    monkeypatch.setattr(writer_module, "QUEUE_MAX", 2)
+    log = SearchLogWriter(sessions, keep_days=90)
+    log._write = lambda rows: __import__("time").sleep(0.5)  # a slow database
+    before = metrics.SEARCH_LOG_DROPPED._value.get()
+    for _ in range(10):
+        log.record(row())
+    assert metrics.SEARCH_LOG_DROPPED._value.get() - before >= 7
+    log.stop()
+
+
+def test_entries_older_than_the_retention_are_pruned_with_their_feedback(settings) -> None:  # type: ignore[no-untyped-def]
+    sessions = open_database(settings.resolved_database_url)
+    old, new = row(days_old=10), row()
+    with sessions.begin() as session:
+        session.add(Feedback(search_id=old["id"], helpful=False))
+    log = SearchLogWriter(sessions, keep_days=7)
+    log.record(old)
+    log.flush()  # the first batch prunes (older than 7 days: the row just written)
+    log.record(new)
+    log.flush()
+    log.stop()
+    with sessions() as session:
+        kept = set(session.scalars(select(SearchLogEntry.id)))
+        assert kept == {new["id"]}
+        assert session.scalar(select(func.count()).select_from(Feedback)) == 0

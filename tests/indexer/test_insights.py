@@ -1,0 +1,116 @@
+"""Insights over a logged collection (fake encoder): the misses are grouped by meaning,
+each group gets a suggestion, and carrying it out removes the group and answers its
+questions."""
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta, timezone
+
+import numpy as np
+import pytest
+
+from indexer import insights as apply_insights
+from indexer.reindex import reindex
+from indexer.writer import DocumentWriter
+from search import grouping, insights
+from search.errors import InvalidInputError, NotFoundError
+from search.service import SearchService
+from search.store import searchlog
+from search.store.db import open_database
+from tests.conftest import FakeEncoder
+from tests.indexer.test_reindex import QUIET, write_source
+
+FAQ = [{"id": "refund", "question": "退款多久到账", "answer": "三到五个工作日"},
+       {"id": "address", "question": "怎么修改收货地址", "answer": "在订单页修改"}]
+
+
+@pytest.fixture
+def logged(settings, tmp_path):  # type: ignore[no-untyped-def]
+    sessions = open_database(settings.resolved_database_url)
+    encoder = FakeEncoder()
+    reindex(settings, sessions, encoder, write_source(tmp_path / "faq.jsonl", FAQ), "default",
+            console=QUIET)
+    service = SearchService(settings, encoder, sessions)
+    service.registry.refresh()
+    return settings, sessions, encoder, service
+
+
+def ask(service: SearchService, sessions, questions: list[str], when: datetime | None = None,  # type: ignore[no-untyped-def]
+        ) -> list[str]:
+    """Search each question and log it as the API does."""
+    rows, ids = [], []
+    for q in questions:
+        normalized = service.normalize_query(q)
+        vector = service.encoder.encode_queries([normalized])[0]
+        result = service.search_vector(q, normalized, vector, collection="default", top_k=3)
+        ids.append(uuid.uuid4().hex)
+        rows.append({"id": ids[-1], "created_at": when or datetime.now(timezone.utc),
+                     "collection": "default", "query": q, "normalized_query": normalized,
+                     "top": [[h.external_id, h.score] for h in result.hits[:3]],
+                     "top_band": result.hits[0].band if result.hits else "none", "took_ms": 1.0,
+                     "user": None, "vector": vector.astype(np.float32).tobytes()})
+    with sessions.begin() as session:
+        searchlog.write(session, rows)
+    return ids
+
+
+def test_grouping_joins_close_vectors_and_keeps_far_ones_apart() -> None:
+    a, b = np.eye(3, dtype=np.float32)[:2]
+    near_a = (a + 0.1 * b) / np.linalg.norm(a + 0.1 * b)
+    assert grouping.group(np.stack([a, b, near_a]), 0.9) == [[0, 2], [1]]
+    assert grouping.group(np.stack([a, b, near_a]), 0.999) == [[0], [1], [2]]
+    assert grouping.group(np.zeros((0, 3), np.float32), 0.5) == []
+
+
+def test_misses_are_grouped_with_a_suggestion_and_applying_it_answers_them(logged) -> None:  # type: ignore[no-untyped-def]
+    settings, sessions, encoder, service = logged
+    gift = ["礼品卡怎么用", "礼品卡怎么用", "礼品卡怎么使用", "礼品卡如何用"]
+    ask(service, sessions, gift + ["退款多久到账"] + ["今天天气如何"])
+    found = insights.compute(service, "default")
+    assert found.searches == 6 and found.most_hit[0]["searches"] >= 1
+    assert found.per_day[0]["searches"] == 6
+    biggest = found.groups[0]
+    assert biggest.size >= 3 and biggest.representative == "礼品卡怎么用"
+    assert set(biggest.questions) <= set(gift) and biggest.suggestion == "new_entry"
+    assert "退款多久到账" not in {q for g in found.groups for q in g.questions}  # it is the FAQ's
+    writer = DocumentWriter(settings, encoder, sessions)
+    done = apply_insights.apply(service, writer, "default", biggest.group_id, "new_entry",
+                                answer="在结算页输入卡号")
+    assert done.entry_id == f"faq-{biggest.group_id}" and set(done.added) < set(gift)
+    service.registry.refresh()
+    again = insights.compute(service, "default")
+    assert biggest.group_id not in {g.group_id for g in again.groups}  # the FAQ holds them now
+    hit = service.search("礼品卡怎么使用", collection="default").hits[0]
+    assert hit.external_id == done.entry_id
+    with pytest.raises(NotFoundError, match="applied already"):
+        apply_insights.apply(service, writer, "default", biggest.group_id, "new_entry")
+
+
+def test_feedback_names_the_entry_to_add_similar_questions_to(logged) -> None:  # type: ignore[no-untyped-def]
+    settings, sessions, encoder, service = logged
+    ids = ask(service, sessions, ["钱啥时候退回来", "钱啥时候退回来呀"])
+    with sessions.begin() as session:
+        for search_id in ids:
+            searchlog.add_feedback(session, search_id, False, "refund", None)
+    (group,) = [g for g in insights.compute(service, "default").groups if "钱啥时候退回来" in g.questions]
+    assert group.suggestion == "add_similar" and group.entry_id == "refund" and group.disliked == 2
+    writer = DocumentWriter(settings, encoder, sessions)
+    done = apply_insights.apply(service, writer, "default", group.group_id, "add_similar")
+    assert done.entry_id == "refund" and set(done.added) == {"钱啥时候退回来", "钱啥时候退回来呀"}
+    service.registry.refresh()
+    assert service.search("钱啥时候退回来", collection="default").hits[0].external_id == "refund"
+    with pytest.raises(InvalidInputError, match="unknown action"):
+        apply_insights.apply(service, writer, "default", group.group_id, "merge")
+
+
+def test_the_window_and_time_forms(logged) -> None:  # type: ignore[no-untyped-def]
+    _, sessions, _, service = logged
+    ask(service, sessions, ["很久以前的问题"], when=datetime.now(timezone.utc) - timedelta(days=30))
+    ask(service, sessions, ["昨天的问题"])
+    assert insights.compute(service, "default", insights.parse_time("7d")).searches == 1
+    assert insights.compute(service, "default").searches == 2
+    now = datetime(2026, 12, 2, tzinfo=timezone.utc)
+    assert insights.parse_time("24h", now) == now - timedelta(hours=24)
+    assert insights.parse_time("2026-12-01") == datetime(2026, 12, 1, tzinfo=timezone.utc)
+    with pytest.raises(InvalidInputError, match="not a time"):
+        insights.parse_time("last week")
