@@ -59,11 +59,20 @@ def main() -> int:
         rows.append({"threshold_band": band, "threshold": t, "called_duplicate": int(called.sum()),
                      "precision": tp / int(called.sum()) if called.any() else None,
                      "recall": tp / int(labels.sum())})
+    order = np.argsort(-scores, kind="stable")
+    cum_precision = np.cumsum(labels[order]) / np.arange(1, len(order) + 1)
+    ok = np.flatnonzero(cum_precision >= 0.90)
+    ok = ok[ok >= 9]  # at least ten pairs called duplicate
+    at_90 = None
+    if len(ok):
+        last = int(ok[-1])
+        at_90 = {"threshold": float(scores[order][last]), "precision": float(cum_precision[last]),
+                 "recall": float(labels[order][: last + 1].sum() / labels.sum())}
     groups = grouping.summarise(texts, vectors, encoder.profile.thresholds.high, min_size=2)
     payload = {"model": encoder.model_id, "environment": _common.environment(),
                "pairs": len(pairs), "duplicates": int(labels.sum()),
                "negatives_from_rewrites": sum(bool(p.get("negative")) for p in pairs),
-               "default": rows[0], "thresholds": rows,
+               "default": rows[0], "thresholds": rows, "lowest_threshold_at_precision_0.90": at_90,
                "grouped_texts": {"texts": len(texts), "groups_of_two_or_more": len(groups),
                                  "texts_in_them": sum(g["size"] for g in groups)}}
     if args.json:
@@ -78,6 +87,9 @@ def main() -> int:
                            f"{r['threshold']:.4f}", r["called_duplicate"],
                            "-" if r["precision"] is None else f"{r['precision']:.3f}",
                            f"{r['recall']:.3f}"] for r in rows])]
+    if at_90:
+        md += ["", f"Precision 0.90 needs a cosine of {at_90['threshold']:.4f} or more "
+                   f"(recall {at_90['recall']:.3f})."]
     write_report("dedup", payload, "\n".join(md))
     return 0
 

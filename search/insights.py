@@ -8,8 +8,8 @@ collection's ``medium`` threshold, most asked questions first, and each group is
 once more, as its centroid, for the nearest entry. The suggestion:
 
 - ``add_similar``: the group's questions become similar questions of entry X, when the
-  people who gave 👎 named X most often, or else when the nearest entry X is at least
-  ``medium`` for the group as a whole;
+  people who gave 👎 named X most often, or else when the nearest entry X is ``high``
+  for the group as a whole (the band's promise: X is what they mean);
 - ``new_entry``: otherwise; the representative question becomes a new entry's question.
 """
 from __future__ import annotations
@@ -179,7 +179,7 @@ def _groups(service: SearchService, collection: str, misses: list[SearchLogEntry
         named = Counter(f.entry_id for r in rows for f in feedback.get(r.id, [])
                         if not f.helpful and f.entry_id)
         entry_id = named.most_common(1)[0][0] if named else None
-        if entry_id is None and nearest and nearest.band in ("high", "medium"):
+        if entry_id is None and nearest and nearest.band == "high":
             entry_id = nearest.entry_id
         out.append(Group(group_id, len(rows), representative, questions[:EXAMPLES], questions,
                          nearest, "add_similar" if entry_id else "new_entry", entry_id,
