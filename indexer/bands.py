@@ -6,8 +6,9 @@ questions, keeping the server's ranking unless another one gains at least ``MIN_
 of recall@1; then it fits the band thresholds to the answers that ranking gives, for
 question matches and for answer or chunk matches apart (search.fit). The result lives in
 ``collections.bands`` (servers pick it up at their next refresh, within a second) and is
-recorded with each build. Without it a collection is served with the model's prior
-thresholds and the server's ranking settings.
+recorded with each build. A collection without a hit-test set is calibrated on its
+labelled feedback (search.store.searchlog.labelled_feedback) when it has some. Without
+either it is served with the model's prior thresholds and the server's ranking settings.
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from search.collections import CollectionRegistry
 from search.config import Settings
 from search.errors import InvalidInputError
 from search.service import SearchService
-from search.store import repository, testsets
+from search.store import repository, searchlog, testsets
 from search.store.db import storage_errors
 from search.tuning import Ranking
 
@@ -53,10 +54,12 @@ def _questions(sessions: sessionmaker[Session], collection: str,
     if questions is None:
         with sessions() as session:
             questions = testsets.load(session, repository.get_collection(session, collection).id)
+            if not questions:  # then what users said of their searches
+                questions = searchlog.labelled_feedback(session, collection)
     if not questions:
-        raise InvalidInputError(f"collection {collection!r} has no hit-test set yet: import "
-                                "one with `semsearch testset import FILE --collection "
-                                f"{collection}`")
+        raise InvalidInputError(f"collection {collection!r} has no hit-test set and no labelled "
+                                "feedback yet: import a set with `semsearch testset import "
+                                f"FILE --collection {collection}`")
     return questions
 
 

@@ -114,3 +114,24 @@ def test_the_window_and_time_forms(logged) -> None:  # type: ignore[no-untyped-d
     assert insights.parse_time("2026-12-01") == datetime(2026, 12, 1, tzinfo=timezone.utc)
     with pytest.raises(InvalidInputError, match="not a time"):
         insights.parse_time("last week")
+
+
+def test_calibration_falls_back_to_labelled_feedback(logged) -> None:  # type: ignore[no-untyped-def]
+    from indexer import bands
+
+    settings, sessions, encoder, service = logged
+    with pytest.raises(InvalidInputError, match="no hit-test set and no labelled feedback"):
+        bands.calibrate(settings, sessions, encoder, "default")
+    ids = ask(service, sessions, ["退款几天到账", "钱多久退回", "地址填错了怎么改", "今天天气如何"])
+    with sessions.begin() as session:
+        searchlog.add_feedback(session, ids[0], True, None, None)  # 👍: the first hit was right
+        searchlog.add_feedback(session, ids[1], False, "refund", None)
+        searchlog.add_feedback(session, ids[2], False, "address", None)
+        searchlog.add_feedback(session, ids[3], False, None, None)  # 👎, nothing fits
+        searchlog.add_feedback(session, ids[2], True, "address", None)  # the latest word wins
+        labelled = searchlog.labelled_feedback(session, "default")
+    by_query = {q.query: q.expected for q in labelled}
+    assert by_query["钱多久退回"] == ("refund",) and by_query["今天天气如何"] == ()
+    assert by_query["地址填错了怎么改"] == ("address",) and len(by_query["退款几天到账"]) == 1
+    done = bands.calibrate(settings, sessions, encoder, "default")
+    assert done.fit.in_sample["n_questions"] == 4 and done.fit.in_sample["n_none_questions"] == 1
