@@ -37,7 +37,7 @@ from pathlib import Path
 import _common
 from _common import DATASETS, RESULTS, ROOT, fmt, log, markdown_table, write_report
 
-from indexer import bands
+from indexer import bands, prior
 from indexer.evaluate import copy_cache, corpus_entries
 from indexer.reindex import reindex
 from indexer.sources import SourceRows
@@ -72,23 +72,10 @@ def sample_set() -> tuple[Path, list[Labelled]]:
     return ROOT / "data" / "faq_sample.jsonl", questions
 
 
-def covid_set(tmp: Path) -> tuple[Path, list[Labelled]]:
-    folder = DATASETS / "covid_qsim_tianchi"
-    rows = [json.loads(x) for x in (folder / "queries.jsonl").open(encoding="utf-8")]
-    similar: dict[str, list[str]] = {}
-    for row in rows:
-        if row.get("split") == "train":
-            for doc_id in row["relevant_ids"]:
-                similar.setdefault(doc_id, []).append(row["query"])
-    faq = tmp / "covid_faq.jsonl"
-    with faq.open("w", encoding="utf-8") as out:
-        for line in (folder / "corpus.jsonl").open(encoding="utf-8"):
-            doc = json.loads(line)
-            out.write(json.dumps({"id": doc["id"], "question": doc["text"], "category": doc["title"],
-                                  "similar_questions": similar.get(doc["id"], [])},
-                                 ensure_ascii=False) + "\n")
-    dev = [Labelled(r["query"], tuple(r["relevant_ids"])) for r in rows if r.get("split") == "dev"]
-    return faq, dev
+def covid_set() -> tuple[SourceRows, list[Labelled]]:
+    """The FAQ and questions ``semsearch calibrate --retrieval`` reads from the COVID set."""
+    one = prior.read_set(DATASETS / "covid_qsim_tianchi")
+    return SourceRows(entries=one.entries), one.calibration
 
 
 def halves(questions: list[Labelled], seed: int) -> tuple[list[Labelled], list[Labelled]]:
@@ -123,7 +110,7 @@ def verdicts(name: str, result: dict) -> list[dict]:
     return out
 
 
-def run_set(name: str, faq: Path, questions: list[Labelled], seed: int, encoder: Encoder,
+def run_set(name: str, faq: Path | SourceRows, questions: list[Labelled], seed: int, encoder: Encoder,
             base: Settings, tmp: Path) -> dict:
     settings = base.model_copy(update={"data_dir": tmp / name, "database_url": None})
     sessions = _index(name, faq, encoder, settings)
@@ -254,7 +241,7 @@ def main() -> int:
             if name == "insuranceqa":
                 results["sets"][name] = run_kb(encoder, base, Path(tmp), args.kb_questions)
                 continue
-            faq, questions = sample_set() if name == "sample" else covid_set(Path(tmp))
+            faq, questions = sample_set() if name == "sample" else covid_set()
             results["sets"][name] = run_set(name, faq, questions, args.seed, encoder, base, Path(tmp))
     write_report("bands", results, markdown(results))
     return 0

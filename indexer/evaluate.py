@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import json
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from sqlalchemy.orm import Session, sessionmaker
+
+from search.config import Settings
 from search.documents import FaqEntry
 from search.errors import SourceError
 from search.evaluation import band_metrics, retrieval_metrics
@@ -35,7 +39,7 @@ class RetrievalRun:
     top_correct: list[bool] = field(default_factory=list)
 
 
-def _jsonl(path: Path) -> list[dict]:
+def read_jsonl(path: Path) -> list[dict]:
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
@@ -54,7 +58,7 @@ def corpus_entries(path: Path, corpus_field: CorpusField) -> list[FaqEntry]:
     """Documents to index. Rows in this project's FAQ format (with ``question``) are
     read as a reindex reads them; ``{"id","title","text"}`` rows put ``text`` in the
     standard question (title = category) or the answer (title = question)."""
-    rows = _jsonl(path)
+    rows = read_jsonl(path)
     if rows and "question" in rows[0]:
         return _faq_entries(path)
     entries = []
@@ -83,7 +87,7 @@ def load_queries(path: Path, limit: int | None) -> list[tuple[str, set[str]]]:
     """``{"query", "relevant_ids": [...]}`` or ``{"query", "expected_id"}`` rows; a query
     with nothing relevant (``expected_id: null``) counts only in the band metrics."""
     out = []
-    for row in _jsonl(path)[:limit]:
+    for row in read_jsonl(path)[:limit]:
         try:
             if "relevant_ids" in row:
                 relevant = {str(r) for r in row["relevant_ids"]}
@@ -110,9 +114,32 @@ def evaluate_retrieval(settings, encoder, corpus: Path, queries: Path, *,  # typ
     entries = corpus_entries(corpus, corpus_field)
     labelled = load_queries(queries, limit)
     kinds = settings.index_kinds + (",answer" if corpus_field == "answer" else "")
+    with scratch_index(settings.model_copy(update={"index_kinds": kinds}), encoder, entries,
+                       cache=cache, status=status) as (s, sessions):
+        status(f"encoding {len(labelled)} queries…")
+        with_lexical = s.model_copy(update={"retrieval_mode": "hybrid"})
+        registry = CollectionRegistry(with_lexical, encoder, sessions)  # serves every mode
+        normalized = [SearchService(s, encoder, sessions, registry).normalize_query(q)
+                      for q, _ in labelled]
+        vectors = encoder.encode_queries(normalized)
+        runs = []
+        for overrides in variants:
+            status(f"searching {len(labelled)} queries ({overrides or 'settings'})…")
+            service = SearchService(s.model_copy(update=overrides), encoder, sessions, registry)
+            runs.append(_run_queries(service, labelled, normalized, vectors, max(top_k, 10)))
+        return runs
+
+
+@contextmanager
+def scratch_index(settings, encoder, entries: Sequence[FaqEntry], *,  # type: ignore[no-untyped-def]
+                  cache: Path | None = None, status: Callable[[str], None] = lambda _: None,
+                  ) -> Iterator[tuple[Settings, sessionmaker[Session]]]:
+    """``entries`` written and built as collection ``COLLECTION`` in a throw-away
+    database in a temporary directory: the settings that point there, and its sessions.
+    ``cache``: see :func:`evaluate_retrieval`."""
     with tempfile.TemporaryDirectory(prefix="semsearch-eval-") as tmp:
         s = settings.model_copy(update={"data_dir": Path(tmp), "database_url": None,
-                                        "index_kinds": kinds, "keep_builds": 1})
+                                        "keep_builds": 1})
         sessions = open_database(s.resolved_database_url)
         try:
             writer = DocumentWriter(s, encoder, sessions)
@@ -124,18 +151,7 @@ def evaluate_retrieval(settings, encoder, corpus: Path, queries: Path, *,  # typ
             if cache:
                 copy_cache(sessions, open_database(f"sqlite:///{cache.resolve()}"), spaces)
             build_collection(sessions, COLLECTION, _identity(encoder), encoder, s)
-            status(f"encoding {len(labelled)} queries…")
-            with_lexical = s.model_copy(update={"retrieval_mode": "hybrid"})
-            registry = CollectionRegistry(with_lexical, encoder, sessions)  # serves every mode
-            normalized = [SearchService(s, encoder, sessions, registry).normalize_query(q)
-                          for q, _ in labelled]
-            vectors = encoder.encode_queries(normalized)
-            runs = []
-            for overrides in variants:
-                status(f"searching {len(labelled)} queries ({overrides or 'settings'})…")
-                service = SearchService(s.model_copy(update=overrides), encoder, sessions, registry)
-                runs.append(_run_queries(service, labelled, normalized, vectors, max(top_k, 10)))
-            return runs
+            yield s, sessions
         finally:
             dispose(s.resolved_database_url)
 

@@ -4,8 +4,9 @@ A collection without a hit-test set is banded with its model's prior thresholds,
 prior must mean what a collection's own fit means: the precision of the first answer of
 a search, not the precision of a pair classifier. ``outcomes`` indexes each retrieval set
 (``corpus.jsonl`` and ``queries.jsonl``, the format of ``../shared/datasets``) into a
-throw-away collection, as ``semsearch eval retrieval`` does, searches its calibration
-questions with the server's ranking, and returns what search.fit fits. The questions:
+throw-away collection (indexer.evaluate.scratch_index, as ``semsearch eval retrieval``
+does), searches its questions with the server's ranking, and returns what search.fit
+fits. The questions:
 
 - a query set with splits (``"split": "train"`` / ``"dev"``) is an FAQ with its history:
   the train queries become similar questions of the entries they point at (as a team's
@@ -15,8 +16,6 @@ questions with the server's ranking, and returns what search.fit fits. The quest
 """
 from __future__ import annotations
 
-import json
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,14 +26,9 @@ from search.config import Settings
 from search.documents import FaqEntry
 from search.errors import SourceError
 from search.service import SearchService
-from search.store import embeddings
-from search.store.db import dispose, open_database
 from search.store.testsets import Labelled
 
-from .evaluate import copy_cache, corpus_entries
-from .sources import SourceRows
-
-COLLECTION = "prior"
+from .evaluate import COLLECTION, corpus_entries, read_jsonl, scratch_index
 
 
 @dataclass
@@ -45,14 +39,6 @@ class RetrievalSet:
     held_out: list[Labelled]  # searched only to check it
 
 
-def _rows(path: Path) -> list[dict]:
-    try:
-        return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()
-                if line.strip()]
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise SourceError(f"cannot read {path}: {exc}") from exc
-
-
 def read_set(folder: Path) -> RetrievalSet:
     """A retrieval set's entries and its calibration and held-out questions."""
     corpus, queries = folder / "corpus.jsonl", folder / "queries.jsonl"
@@ -60,7 +46,7 @@ def read_set(folder: Path) -> RetrievalSet:
         if not path.is_file():
             raise SourceError(f"{folder} is not a retrieval set: {path.name} is missing")
     entries = {e.external_id: e for e in corpus_entries(corpus, "question")}
-    rows = _rows(queries)
+    rows = read_jsonl(queries)
     try:
         labelled = [(row.get("split"), Labelled(row["query"], tuple(map(str, row["relevant_ids"]))))
                     for row in rows]
@@ -95,29 +81,14 @@ def outcomes(settings: Settings, encoder, sets: Sequence[RetrievalSet], *,  # ty
     """Per set, the outcomes of its calibration and held-out questions searched with the
     server's ranking over a throw-away index of its entries. ``cache``: a SQLite file
     that keeps passage embeddings between runs."""
-    from .reindex import reindex
-
     found = {}
     for one in sets:
-        with tempfile.TemporaryDirectory(prefix="semsearch-prior-") as tmp:
-            s = settings.model_copy(update={"data_dir": Path(tmp), "database_url": None,
-                                            "keep_builds": 1})
-            sessions = open_database(s.resolved_database_url)
-            try:
-                spaces = set(embeddings.spaces(encoder).values())
-                if cache:
-                    copy_cache(open_database(f"sqlite:///{cache.resolve()}"), sessions, spaces)
-                status(f"{one.name}: indexing {len(one.entries)} entries…")
-                reindex(s, sessions, encoder, SourceRows(entries=one.entries), COLLECTION,
-                        gate=False)
-                if cache:
-                    copy_cache(sessions, open_database(f"sqlite:///{cache.resolve()}"), spaces)
-                status(f"{one.name}: searching {len(one.calibration) + len(one.held_out)} "
-                       "questions…")
-                service = SearchService(s, encoder, sessions,
-                                        CollectionRegistry(s, encoder, sessions, only=COLLECTION))
-                found[one.name] = SetOutcomes(hittest.run(service, COLLECTION, one.calibration),
-                                              hittest.run(service, COLLECTION, one.held_out))
-            finally:
-                dispose(s.resolved_database_url)
+        status(f"{one.name}: indexing {len(one.entries)} entries…")
+        with scratch_index(settings, encoder, one.entries, cache=cache) as (s, sessions):
+            status(f"{one.name}: searching {len(one.calibration) + len(one.held_out)} "
+                   "questions…")
+            service = SearchService(s, encoder, sessions,
+                                    CollectionRegistry(s, encoder, sessions, only=COLLECTION))
+            found[one.name] = SetOutcomes(hittest.run(service, COLLECTION, one.calibration),
+                                          hittest.run(service, COLLECTION, one.held_out))
     return found

@@ -114,16 +114,15 @@ def reindex(settings: Settings, sessions: sessionmaker[Session], encoder,  # typ
             task = progress.add_task("encoding", total=None)
             prepared = writer.prepare(plan, on_encode_start=lambda n: progress.update(task, total=n, visible=n > 0),
                                       on_encoded=lambda n: progress.advance(task, n))
+        needs_build = rebuild or bool(plan.writes) or not _is_current(sessions, collection,
+                                                                      identity, settings)
         gate_base = quality_gate.baseline(settings, sessions, encoder, collection,
-                                          search=rebuild or bool(plan.writes)
-                                          or not _is_current(sessions, collection, identity,
-                                                             settings))
+                                          search=needs_build)
         build = verdict = None
         with transaction(sessions, settings) as (session, effects):
             coll = repository.ensure_collection(session, collection)
             writer.write(session, coll.id, prepared)
-            if rebuild or plan.writes or not is_current(session, coll.id, identity,
-                                                        settings.vector_store):
+            if needs_build:
                 with console.status("building the index…"):
                     build = build_in(session, coll, identity, settings, encoder, effects)
                 if gate_base.questions:

@@ -114,8 +114,7 @@ def _feedback(session: Session, ids: list[str]) -> dict[str, list[Feedback]]:
 
 def _known_questions(session: Session, collection_id: int, t2s: bool) -> set[str]:
     return {normalize(text, traditional_to_simplified=t2s)
-            for _, kind, text in repository.all_passages(session, collection_id)
-            if kind in ("question", "similar")}
+            for _, _, text in repository.all_passages(session, collection_id, ("question", "similar"))}
 
 
 def _share(bands: list[str]) -> dict[str, float]:
@@ -145,7 +144,7 @@ def compute(service: SearchService, collection: str, since: datetime | None = No
     disliked = {sid for sid, rows in feedback.items() if any(not f.helpful for f in rows)}
     misses = [r for r in logged
               if (r.top_band != "high" or r.id in disliked) and r.vector is not None
-              and normalize(r.normalized_query, traditional_to_simplified=t2s) not in known]
+              and r.normalized_query not in known]
     insights.groups = _groups(service, collection, misses[-MAX_MISSES:], feedback, disliked, only)
     return insights
 

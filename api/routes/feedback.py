@@ -23,7 +23,6 @@ def _save(engine: Engine, body: FeedbackIn) -> None:
     if not log.knows(body.search_id):
         raise NotFoundError(f"no logged search {body.search_id!r} (searches are kept "
                             f"{engine.settings.search_log_days} days)")
-    log.flush()  # the search's row is written before its feedback
     with engine.sessions.begin() as session:
         searchlog.add_feedback(session, body.search_id, body.helpful, body.entry_id, body.comment)
 

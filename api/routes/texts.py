@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 from fastapi import APIRouter
+from starlette.concurrency import run_in_threadpool
 
 from search import grouping
 from search.errors import InputTooLargeError
@@ -23,7 +24,8 @@ async def _grouped(engine: Engine, body: GroupTextsIn, band: str, min_size: int)
     threshold = body.threshold if body.threshold is not None else getattr(thresholds, band)
     normalized = [engine.service.normalize_query(t) for t in body.texts]
     vectors = np.asarray(await engine.batcher.encode(normalized, "query"), dtype=np.float32)
-    groups = grouping.summarise(body.texts, vectors, threshold, min_size=min_size)
+    groups = await run_in_threadpool(grouping.summarise, body.texts, vectors, threshold,
+                                     min_size=min_size)  # up to n² dot products: off the loop
     return GroupTextsOut(threshold=threshold, texts=len(body.texts),
                          groups=[TextGroup(**g) for g in groups])
 

@@ -201,10 +201,14 @@ def passage_texts(session: Session, passage_ids: Sequence[int]) -> dict[int, tup
     return {pid: (kind, text) for pid, kind, text in rows.all()}
 
 
-def all_passages(session: Session, collection_id: int) -> list[tuple[int, str, str]]:
-    """(id, kind, text) of every passage of the collection, by id."""
-    rows = session.execute(select(Passage.id, Passage.kind, Passage.text)
-                           .where(Passage.collection_id == collection_id).order_by(Passage.id))
+def all_passages(session: Session, collection_id: int,
+                 kinds: Sequence[str] | None = None) -> list[tuple[int, str, str]]:
+    """(id, kind, text) of every passage of the collection (of ``kinds`` only, when
+    given), by id."""
+    query = select(Passage.id, Passage.kind, Passage.text).where(Passage.collection_id == collection_id)
+    if kinds is not None:
+        query = query.where(Passage.kind.in_(kinds))
+    rows = session.execute(query.order_by(Passage.id))
     return [tuple(r) for r in rows]  # type: ignore[misc]
 
 
