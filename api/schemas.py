@@ -224,6 +224,13 @@ class DocumentOut(BaseModel):
     updated_at: str
 
 
+class DocumentPage(BaseModel):
+    total: int  # entries that match q and category
+    offset: int
+    limit: int
+    items: list[DocumentOut]
+
+
 class CollectionOut(BaseModel):
     name: str
     documents: int

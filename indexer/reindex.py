@@ -11,7 +11,7 @@ from __future__ import annotations
 import fcntl
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from rich.console import Console
@@ -40,6 +40,16 @@ class ReindexReport:
     encoded: int
     build: BuildReport | None
     gate: quality_gate.Verdict | None = None  # the hit-test set on the new build
+
+    def as_json(self) -> dict:
+        plan, gate = self.plan, self.gate
+        return {"new": len(plan.new), "changed": len(plan.changed), "deleted": len(plan.deleted),
+                "unchanged": plan.unchanged, "skipped": self.skipped, "encoded": self.encoded,
+                "build": asdict(self.build) if self.build else None,
+                "gate": None if gate is None else {
+                    "recall_at_1": gate.after["recall_at_1"],
+                    "recall_at_1_before": (gate.before or {}).get("recall_at_1"),
+                    "answers_changed": len(gate.changed), "reasons": gate.reasons}}
 
 
 class ReindexBusyError(SemsearchError):
@@ -73,16 +83,23 @@ def _progress(console: Console) -> Progress:
 def read_checked(source: Path, *, skip_invalid: bool = False, allow_empty: bool = False,
                  limits: EntryLimits = EntryLimits()) -> SourceRows:
     """Read and validate a source before anything is loaded or changed."""
-    rows = read_source(source, limits)
+    return checked(read_source(source, limits), str(source), skip_invalid=skip_invalid,
+                   allow_empty=allow_empty)
+
+
+def checked(rows: SourceRows, name: str, *, skip_invalid: bool = False,
+            allow_empty: bool = False, skip_hint: str = "--skip-invalid") -> SourceRows:
+    """``rows`` when they may be written: any invalid row (unless ``skip_invalid``) or no
+    entry at all (unless ``allow_empty``) refuses the whole source."""
     if rows.errors and not skip_invalid:
         shown = "\n".join(rows.errors[:20])
         more = f"\n… and {len(rows.errors) - 20} more" if len(rows.errors) > 20 else ""
         raise SourceError(f"{len(rows.errors)} invalid row(s); nothing was changed "
-                          f"(use --skip-invalid to index the rest):\n{shown}{more}",
+                          f"(use {skip_hint} to index the rest):\n{shown}{more}",
                           {"errors": rows.errors})
     if not rows.entries and not allow_empty:
         what = f"no valid entries ({len(rows.errors)} invalid row(s))" if rows.errors else "no entries"
-        raise SourceError(f"{source} has {what}; nothing was changed")
+        raise SourceError(f"{name} has {what}; nothing was changed")
     return rows
 
 

@@ -1,18 +1,26 @@
-"""Reading reindex sources: JSON Lines and CSV exports of an FAQ or knowledge base.
+"""Reading reindex sources and uploads: JSON Lines, CSV and Excel (.xlsx) exports of an FAQ or knowledge base.
 
-FAQ rows: ``id, question, answer, similar_questions, category, tags, metadata``; in CSV,
-similar questions and tags are separated by ``|`` and metadata is a JSON object.
-Knowledge-base articles are ``{id, title, text}`` rows. Every problem is reported as
-``file:line: reason`` and the caller decides whether any problem stops the run.
+FAQ rows: ``id, question, answer, similar_questions, category, tags, metadata``. In CSV
+and XLSX the header may use the Chinese column names of an FAQ spreadsheet (问题 or
+标准问题, 相似问题, 答案, 分类, 标签, …; see ``COLUMNS``); similar questions and tags are
+separated by ``|`` or one per line, metadata is a JSON object, and without an id column
+each entry's id is derived from its question. Knowledge-base articles are
+``{id, title, text}`` rows. Every problem is reported as ``file:line: reason`` and the
+caller decides whether any problem stops the run.
 """
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import math
+import re
 import unicodedata
+import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +30,22 @@ from search.errors import SourceError
 from search.text import lone_surrogate_at, normalize
 
 MAX_ID_LENGTH = 200
+SUFFIXES = (".jsonl", ".ndjson", ".json", ".csv", ".tsv", ".xlsx")
+# Column names a spreadsheet header may use, by field (English names case-insensitive).
+COLUMNS: dict[str, tuple[str, ...]] = {
+    "id": ("id", "编号", "ID号", "问题编号"),
+    "question": ("question", "标准问题", "问题", "标准问"),
+    "similar_questions": ("similar_questions", "相似问题", "相似问", "相似问法"),
+    "answer": ("answer", "答案", "回答", "标准答案"),
+    "category": ("category", "分类", "类别"),
+    "tags": ("tags", "标签"),
+    "metadata": ("metadata", "元数据"),
+    "title": ("title", "标题"),
+    "text": ("text", "正文"),
+}
+_FIELD_OF = {name.casefold(): key for key, names in COLUMNS.items() for name in names}
+_LIST_SEPARATOR = re.compile(r"[|\n]")
+Row = tuple[int, "dict[str, Any] | str"]  # (line, row or an already phrased problem)
 
 
 @dataclass(frozen=True)
@@ -53,32 +77,49 @@ class EntryTooLarge(ValueError):
 class SourceRows:
     entries: list[FaqEntry] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)  # "file:line: reason"
+    ignored_columns: list[str] = field(default_factory=list)  # CSV/XLSX columns not read
 
 
 def read_source(path: Path, limits: EntryLimits | None = EntryLimits()) -> SourceRows:
-    """Parse a ``.jsonl``/``.json``/``.csv`` file; never raises for a bad row.
-    ``limits`` None checks no sizes (evaluation corpora are not served)."""
-    text = _read_text(path)
-    suffix = path.suffix.lower()
-    if suffix in (".jsonl", ".ndjson", ".json"):
-        rows = _jsonl_rows(path, text)
-    elif suffix in (".csv", ".tsv"):
-        rows = _csv_rows(path, text, delimiter="\t" if suffix == ".tsv" else ",")
-    else:
-        raise SourceError(f"{path}: unsupported file type {suffix!r} (use .jsonl or .csv)")
+    """Parse a ``.jsonl``/``.json``/``.csv``/``.tsv``/``.xlsx`` file; never raises for a
+    bad row. ``limits`` None checks no sizes (evaluation corpora are not served)."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise SourceError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    return parse_source(str(path), raw, limits)
+
+
+def parse_source(name: str, raw: bytes, limits: EntryLimits | None = EntryLimits()) -> SourceRows:
+    """Parse a source's bytes; ``name`` (a path or an uploaded file's name) picks the
+    format by its suffix and starts every problem reported."""
+    suffix = Path(name).suffix.lower()
     result = SourceRows()
+    if suffix in (".jsonl", ".ndjson", ".json"):
+        rows: Iterator[Row] = _jsonl_rows(_decode(name, raw))
+    elif suffix in (".csv", ".tsv"):
+        rows = _table_rows(name, _csv_cells(_decode(name, raw), "\t" if suffix == ".tsv" else ","),
+                           result.ignored_columns)
+    elif suffix == ".xlsx":
+        rows = _table_rows(name, _xlsx_cells(name, raw), result.ignored_columns)
+    elif suffix == ".xls":
+        raise SourceError(f"{name}: the old Excel format .xls is not read; save the sheet "
+                          "as .xlsx (Excel workbook) or .csv (UTF-8)")
+    else:
+        raise SourceError(f"{name}: unsupported file type {suffix!r} "
+                          "(use .jsonl, .csv or .xlsx)")
     seen: dict[str, int] = {}
     for line, row in rows:
         if isinstance(row, str):  # a parse error already phrased
-            result.errors.append(f"{path}:{line}: {row}")
+            result.errors.append(f"{name}:{line}: {row}")
             continue
         try:
             entry = to_entry(row, limits)
         except ValueError as exc:
-            result.errors.append(f"{path}:{line}: {exc}")
+            result.errors.append(f"{name}:{line}: {exc}")
             continue
         if entry.external_id in seen:
-            result.errors.append(f"{path}:{line}: duplicate id {entry.external_id!r} "
+            result.errors.append(f"{name}:{line}: duplicate id {entry.external_id!r} "
                                  f"(first on line {seen[entry.external_id]})")
             continue
         seen[entry.external_id] = line
@@ -86,18 +127,14 @@ def read_source(path: Path, limits: EntryLimits | None = EntryLimits()) -> Sourc
     return result
 
 
-def _read_text(path: Path) -> str:
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise SourceError(f"cannot read {path}: {exc.strerror or exc}") from exc
+def _decode(name: str, raw: bytes) -> str:
     try:
         return raw.decode("utf-8-sig")  # a BOM from Excel exports is tolerated
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
         hint = " (it looks like GBK/GB18030: convert it with `iconv -f GB18030 -t UTF-8`)" \
             if _decodes_as_gbk(raw) else ""
-        raise SourceError(f"{path}:{line}: not valid UTF-8 at byte {exc.start}{hint}") from exc
+        raise SourceError(f"{name}:{line}: not valid UTF-8 at byte {exc.start}{hint}") from exc
 
 
 def _decodes_as_gbk(raw: bytes) -> bool:
@@ -108,7 +145,7 @@ def _decodes_as_gbk(raw: bytes) -> bool:
         return False
 
 
-def _jsonl_rows(path: Path, text: str):  # type: ignore[no-untyped-def]
+def _jsonl_rows(text: str) -> Iterator[Row]:
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
@@ -120,16 +157,83 @@ def _jsonl_rows(path: Path, text: str):  # type: ignore[no-untyped-def]
         yield number, row if isinstance(row, dict) else "expected a JSON object"
 
 
-def _csv_rows(path: Path, text: str, delimiter: str):  # type: ignore[no-untyped-def]
-    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
-    if not reader.fieldnames or "id" not in reader.fieldnames:
-        raise SourceError(f"{path}:1: the header must name an 'id' column "
-                          f"(found {reader.fieldnames or 'nothing'})")
-    for row in reader:
-        if None in row:
-            yield reader.line_num, "more fields than the header names"
+def _csv_cells(text: str, delimiter: str) -> Iterator[tuple[int, list[Any]]]:
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    for cells in reader:
+        yield reader.line_num, cells
+
+
+def _xlsx_cells(name: str, raw: bytes) -> Iterator[tuple[int, list[Any]]]:
+    """The first sheet's rows; a cell merged over several rows or columns below the
+    header counts in each of them (a category merged down a block of rows)."""
+    from openpyxl import load_workbook
+
+    try:
+        sheet = load_workbook(io.BytesIO(raw), data_only=True).worksheets[0]
+    except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
+        raise SourceError(f"{name}: not a readable Excel .xlsx workbook ({exc})") from exc
+    merged = list(sheet.merged_cells.ranges)
+    header = [str(r) for r in merged if r.min_row == 1]
+    if header:
+        raise SourceError(f"{name}:1: the header row has merged cells ({', '.join(header)}); "
+                          "unmerge them so that each column has its own name")
+    grid = [list(row) for row in sheet.iter_rows(values_only=True)]
+    for span in merged:
+        value = grid[span.min_row - 1][span.min_col - 1]
+        for r in range(span.min_row - 1, min(span.max_row, len(grid))):
+            for c in range(span.min_col - 1, min(span.max_col, len(grid[r]))):
+                grid[r][c] = value
+    for number, row in enumerate(grid, start=1):
+        yield number, row
+
+
+def _cell(value: Any) -> str:
+    """A spreadsheet cell as text: 101 (or 101.0) is "101", a date its ISO form."""
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    return str(value)
+
+
+def _table_rows(name: str, cells: Iterator[tuple[int, list[Any]]],
+                ignored: list[str]) -> Iterator[Row]:
+    """Rows of a CSV or sheet whose first non-empty line is the header; the names of
+    columns that mean nothing here go to ``ignored``."""
+    fields: list[str | None] | None = None
+    for line, row in cells:
+        texts = [_cell(v).strip() for v in row]
+        if not any(texts):
             continue
-        yield reader.line_num, {k: v for k, v in row.items() if v not in (None, "")}
+        if fields is None:
+            fields = _header(name, line, texts)
+            ignored.extend(n for n, f in zip(texts, fields) if n and f is None)
+            continue
+        if any(t for t in texts[len(fields):]):
+            yield line, "more fields than the header names"
+            continue
+        found = {f: t for f, t in zip(fields, texts) if f is not None and t}
+        if "id" not in fields:
+            basis = found.get("question") or found.get("title") or ""
+            found["id"] = "q-" + hashlib.sha1(normalize(basis).encode()).hexdigest()[:12]
+        yield line, found
+    if fields is None:
+        raise SourceError(f"{name}: the file is empty (the first row must name the columns)")
+
+
+def _header(name: str, line: int, names: list[str]) -> list[str | None]:
+    fields = [_FIELD_OF.get(n.casefold()) for n in names]
+    for key in set(f for f in fields if f):
+        if fields.count(key) > 1:
+            raise SourceError(f"{name}:{line}: two columns mean {key!r} "
+                              f"({', '.join(n for n, f in zip(names, fields) if f == key)})")
+    if "question" not in fields and "title" not in fields:
+        raise SourceError(
+            f"{name}:{line}: the header has no question column: name one 问题, 标准问题 or "
+            f"question (found {', '.join(repr(n) for n in names if n) or 'nothing'})")
+    return fields
 
 
 def _text(row: dict[str, Any], key: str, required: bool = False) -> str:
@@ -148,9 +252,10 @@ def _string_list(row: dict[str, Any], key: str) -> list[str]:
     if value is None or value == "":
         return []
     if isinstance(value, str):
-        value = value.split("|")
+        value = _LIST_SEPARATOR.split(value)
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise ValueError(f"{key!r} must be a list of strings (or '|'-separated in CSV)")
+        raise ValueError(f"{key!r} must be a list of strings (or '|'-separated, or one per "
+                         "line, in CSV and XLSX)")
     return [v.strip() for v in value if v.strip()]
 
 

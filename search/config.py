@@ -100,6 +100,7 @@ class Settings(BaseSettings):
     max_batch_queries: int = Field(default=64, ge=1)
     max_group_texts: int = Field(default=5000, ge=2)  # POST /v1/dedup and /v1/cluster
     max_body_bytes: int = Field(default=1_000_000, ge=1024)
+    max_upload_bytes: int = Field(default=20_000_000, ge=1024)  # POST .../upload (a whole FAQ file)
     batch_wait_ms: float = Field(default=3.0, ge=0)
     batch_max_size: int = Field(default=32, ge=1)
     queue_max: int = Field(default=256, ge=1)

@@ -11,10 +11,11 @@ from indexer.sources import MAX_ID_LENGTH, EntryLimits, EntryTooLarge, to_entry
 from search.errors import InputTooLargeError, InvalidInputError, NotFoundError
 from search.store import repository
 from search.store.models import Document
+from search.text import normalize
 
 from ..deps import EngineDep, WriteAccess
 from ..engine import Engine
-from ..schemas import CollectionOut, DocumentIn, DocumentOut, ErrorResponse
+from ..schemas import CollectionOut, DocumentIn, DocumentOut, DocumentPage, ErrorResponse
 
 router = APIRouter(prefix="/v1/collections", tags=["documents"],
                    responses={404: {"model": ErrorResponse}, 422: {"model": ErrorResponse}})
@@ -93,6 +94,31 @@ def _get(engine: Engine, collection: str, external_id: str) -> DocumentOut:
             raise NotFoundError(f"document {external_id!r} not found in {collection!r}",
                                 {"collection": collection, "external_id": external_id})
         return _out(collection, doc)
+
+
+@router.get("/{collection}/documents", response_model=DocumentPage)
+async def list_documents(
+        collection: str, engine: EngineDep,
+        offset: int = Query(0, ge=0, le=10_000_000),
+        limit: int = Query(50, ge=1, le=500),
+        q: str | None = Query(None, max_length=200, description="Text to look for in the id, "
+                              "questions (standard and similar) and answer"),
+        category: str | None = Query(None, max_length=200)) -> DocumentPage:
+    """The collection's entries, oldest first, a page at a time."""
+    text = (q or "").strip() or None
+    normalized = normalize(text, traditional_to_simplified=engine.encoder.profile
+                           .traditional_to_simplified) if text else None
+
+    def page() -> DocumentPage:
+        with engine.sessions() as session:
+            coll = repository.get_collection(session, collection)
+            total, docs = repository.list_documents(session, coll.id, offset=offset, limit=limit,
+                                                    q=text, normalized_q=normalized,
+                                                    category=category)
+            return DocumentPage(total=total, offset=offset, limit=limit,
+                                items=[_out(collection, d) for d in docs])
+
+    return await run_in_threadpool(page)
 
 
 # Ids may hold "/" (exported ids like "faq/123"): the path converter keeps them whole.

@@ -3,6 +3,7 @@ storage backend (FAISS + SQLite, Milvus Lite + SQLite, FAISS + PostgreSQL)."""
 from __future__ import annotations
 
 import base64
+import io
 import json
 from collections.abc import Iterator
 
@@ -143,6 +144,74 @@ def test_document_upsert_is_searchable_and_delete_hides_it(live_server: LiveServ
     assert "e2e-1" not in {h["external_id"] for h in hits}
     assert httpx.get(url).status_code == 404
     assert httpx.delete(url).status_code == 404
+
+
+def _xlsx(rows: list[list], merge: str | None = None) -> bytes:
+    from openpyxl import Workbook
+
+    book = Workbook()
+    for row in rows:
+        book.active.append(row)
+    if merge:
+        book.active.merge_cells(merge)
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()
+
+
+def upload(server: LiveServer, collection: str, name: str, content: bytes, **params: str) -> httpx.Response:
+    return httpx.post(f"{server.url}/v1/collections/{collection}/upload", params=params,
+                      files={"file": (name, content)}, timeout=300)
+
+
+def test_entry_management_upload_list_export_round_trip(live_server: LiveServer) -> None:
+    base = live_server.url + "/v1/collections"
+    for name in ("files-a", "files-b"):
+        assert httpx.put(f"{base}/{name}").status_code in (200, 201)
+    sheet = _xlsx([["标准问题", "相似问题", "答案", "分类", "标签"],
+                   ["可以用数字人民币付款吗", "能用数币吗\n数字人民币支持不", "支持。", "支付", "数币"],
+                   ["发票怎么开", "开票|要发票", "在订单页申请。", "发票", None]])
+    done = upload(live_server, "files-a", "常见问题.xlsx", sheet)
+    assert done.status_code == 200, done.text
+    assert (done.json()["new"], done.json()["build"] is not None) == (2, True)
+    hits = post(live_server, "/v1/search", {"query": "拿数字人民币付钱行不行", "top_k": 1,
+                                            "collection": "files-a"}).json()["hits"]
+    assert hits[0]["question"] == "可以用数字人民币付款吗"
+    page = httpx.get(f"{base}/files-a/documents", params={"q": "要发票"}).json()
+    assert page["total"] == 1 and page["items"][0]["similar_questions"] == ["开票", "要发票"]
+    page = httpx.get(f"{base}/files-a/documents", params={"category": "支付", "limit": 1}).json()
+    assert (page["total"], page["items"][0]["tags"]) == (1, ["数币"])
+    assert httpx.get(f"{base}/files-a/documents", params={"offset": 5}).json()["items"] == []
+    listed = httpx.get(f"{base}/files-a/documents").json()["items"]
+    for fmt in ("jsonl", "csv", "xlsx"):
+        exported = httpx.get(f"{base}/files-a/export", params={"format": fmt})
+        assert exported.status_code == 200
+        assert f'files-a-' in exported.headers["content-disposition"]
+        same = upload(live_server, "files-a", f"export.{fmt}", exported.content, mode="replace").json()
+        assert (same["unchanged"], same["new"], same["changed"], same["deleted"]) == (2, 0, 0, 0)
+        copied = upload(live_server, "files-b", f"export.{fmt}", exported.content, mode="replace")
+        assert copied.status_code == 200, copied.text
+        items = httpx.get(f"{base}/files-b/documents").json()["items"]
+        keep = ("external_id", "question", "answer", "similar_questions", "category", "tags", "metadata")
+        assert [{k: d[k] for k in keep} for d in items] == [{k: d[k] for k in keep} for d in listed]
+    # Bad files change nothing and say why.
+    bad = [("merged.xlsx", _xlsx([["问题", None], ["a", "b"]], merge="A1:B1"), 422, "merged cells"),
+           ("no-question.xlsx", _xlsx([["编号", "答案"], ["a1", "x"]]), 422, "no question column"),
+           ("faq.pdf", b"%PDF", 422, "upload a .jsonl, .csv or .xlsx file"),
+           ("rows.csv", "question,answer\n,缺问题\n".encode(), 422, "invalid row"),
+           ("big.csv", b"question\n" + b"x" * 50_000_000, 413, "larger than")]
+    for name, content, status, message in bad:
+        answer = upload(live_server, "files-a", name, content)
+        assert answer.status_code == status and message in answer.json()["error"]["message"], answer.text
+    preview = upload(live_server, "files-a", "one.csv", "question\n发票怎么开\n".encode(),
+                     mode="replace", dry_run="true")
+    assert (preview.json()["changed"], preview.json()["deleted"]) == (1, 1)  # same question, same id
+    empty = upload(live_server, "files-a", "empty.csv", "question\n".encode(), mode="replace")
+    assert empty.status_code == 422 and "no entries" in empty.json()["error"]["message"]
+    assert upload(live_server, "nope", "faq.csv", b"question\na\n").status_code == 404
+    assert httpx.get(f"{base}/files-a/documents").json()["total"] == 2
+    for name in ("files-a", "files-b"):
+        assert httpx.delete(f"{base}/{name}", params={"force": "true"}).status_code == 204
 
 
 def test_collections_info_and_operations(live_server: LiveServer) -> None:
