@@ -18,44 +18,47 @@ from search.config import Settings, get_settings
 
 from . import errors, metrics
 from .engine import Engine, worker_id
-from .routes import (compat, documents, embeddings, feedback, insights, ops, search, testsets,
-                     texts, web)
+from .routes import (audit, compat, documents, embeddings, feedback, files, insights, ops,
+                     search, testsets, texts, web)
 
 STATIC_DIR = Path(__file__).parent / "static"
 log = logging.getLogger("semsearch.api")
 
 
 class BodyLimit:
-    """Refuse bodies over the limit with 413, whether or not Content-Length is sent."""
+    """Refuse bodies over the limit with 413, whether or not Content-Length is sent; a
+    file upload (a path ending in ``/upload``) has a limit of its own."""
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
-        self.app, self.limit = app, limit
+    def __init__(self, app: ASGIApp, limit: int, upload_limit: int) -> None:
+        self.app, self.limit, self.upload_limit = app, limit, upload_limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
+        limit = self.upload_limit if scope["path"].endswith("/upload") else self.limit
         declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.limit:
-            return await self._reject(scope, receive, send)
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            return await self._reject(scope, receive, send, limit)
         seen = 0
 
         async def limited() -> Message:
             nonlocal seen
             message = await receive()
             seen += len(message.get("body", b""))
-            if seen > self.limit:
+            if seen > limit:
                 raise _TooLarge()
             return message
 
         try:
             await self.app(scope, limited, send)
         except _TooLarge:
-            await self._reject(scope, receive, send)
+            await self._reject(scope, receive, send, limit)
 
-    async def _reject(self, scope: Scope, receive: Receive, send: Send) -> None:
+    @staticmethod
+    async def _reject(scope: Scope, receive: Receive, send: Send, limit: int) -> None:
         response = errors.error_response(413, "input_too_large",
-                                         f"request body is larger than {self.limit} bytes",
-                                         {"limit": self.limit})
+                                         f"request body is larger than {limit} bytes",
+                                         {"limit": limit})
         await response(scope, receive, send)
 
 
@@ -128,7 +131,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.add_middleware(CORSMiddleware, allow_origins=origins, allow_methods=["*"],
                            allow_headers=["*"])
     app.add_middleware(JsonByDefault)
-    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes,
+                       upload_limit=settings.max_upload_bytes)
 
     @app.middleware("http")
     async def _observe(request: Request, call_next):  # type: ignore[no-untyped-def]
@@ -141,8 +145,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         response.headers["X-Semsearch-Worker"] = worker_id()  # which process answered
         return response
 
-    for module in (search, feedback, insights, texts, embeddings, compat, documents, testsets,
-                   ops, web):
+    for module in (search, feedback, insights, audit, texts, embeddings, compat, documents,
+                   files, testsets, ops, web):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 

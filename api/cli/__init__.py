@@ -17,8 +17,8 @@ except ImportError:  # pragma: no cover
 
 from search.errors import InvalidInputError, NotFoundError, SemsearchError, SourceError
 
-from . import (calibrate_cmd, eval_cmds, index_cmds, insights_cmd, model_cmds, serve_cmd,
-               testset_cmds, texts_cmds)
+from . import (audit_cmd, calibrate_cmd, eval_cmds, index_cmds, insights_cmd, model_cmds,
+               serve_cmd, testset_cmds, texts_cmds)
 
 app = typer.Typer(
     name="semsearch",
@@ -34,6 +34,7 @@ index_cmds.register(app)
 serve_cmd.register(app)
 calibrate_cmd.register(app)
 insights_cmd.register(app)
+audit_cmd.register(app)
 texts_cmds.register(app)
 testset_cmds.register(app, eval_cmds.eval_app)
 

@@ -10,7 +10,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import case, delete, func, select
+from sqlalchemy import case, delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from ..documents import FaqEntry, PassageSpec, text_hash
@@ -92,6 +92,30 @@ def collection_stats(session: Session) -> list[tuple[Collection, int, int]]:
 def get_document(session: Session, collection_id: int, external_id: str) -> Document | None:
     return session.scalar(select(Document).where(
         Document.collection_id == collection_id, Document.external_id == external_id))
+
+
+def list_documents(session: Session, collection_id: int, *, offset: int = 0, limit: int = 50,
+                   q: str | None = None, normalized_q: str | None = None,
+                   category: str | None = None) -> tuple[int, list[Document]]:
+    """One page of the collection's entries, oldest first, and how many match: ``q`` is
+    looked for in the id, question and answer, ``normalized_q`` (the query as passages
+    are stored) in the standard and similar questions."""
+    where = [Document.collection_id == collection_id]
+    if category is not None:
+        where.append(Document.category == category)
+    if q:
+        found = [Document.external_id.contains(q, autoescape=True),
+                 Document.question.contains(q, autoescape=True),
+                 Document.answer.contains(q, autoescape=True)]
+        if normalized_q:
+            found.append(Document.id.in_(select(Passage.document_id).where(
+                Passage.collection_id == collection_id, Passage.kind.in_(("question", "similar")),
+                Passage.text.contains(normalized_q, autoescape=True))))
+        where.append(or_(*found))
+    total = session.scalar(select(func.count()).select_from(Document).where(*where)) or 0
+    page = session.scalars(select(Document).where(*where).order_by(Document.id)
+                           .offset(offset).limit(limit))
+    return int(total), list(page)
 
 
 def document_hashes(session: Session, collection_id: int) -> dict[str, str]:
@@ -231,3 +255,17 @@ def categories(session: Session, collection_id: int) -> list[tuple[str, int]]:
                                   Document.category.is_not(None))
                            .group_by(Document.category).order_by(Document.category))
     return [(c, int(n)) for c, n in rows]
+
+
+def question_passages(session: Session, collection_id: int
+                      ) -> list[tuple[int, str, str, str, str, str]]:
+    """(passage id, kind, text, entry external id, entry question, entry answer) of every
+    standard and similar question of the collection, by passage id."""
+    from ..documents import QUESTION_KINDS
+
+    rows = session.execute(
+        select(Passage.id, Passage.kind, Passage.text, Document.external_id, Document.question,
+               Document.answer).join(Document)
+        .where(Passage.collection_id == collection_id, Passage.kind.in_(QUESTION_KINDS))
+        .order_by(Passage.id))
+    return [tuple(r) for r in rows]  # type: ignore[misc]

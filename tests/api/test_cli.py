@@ -203,3 +203,9 @@ def test_calibrate_retrieval_fits_and_writes_the_model_prior(tmp_path: Path) -> 
     assert t["high"] >= t["medium"] >= t["low"] and 0 <= t["margin"] <= 0.05
     written = json.loads(next((data_dir / "profiles").glob("*.json")).read_text("utf-8"))
     assert written["thresholds"] == t and written["calibration"]["n"] == 160
+
+
+def test_audit_of_an_unknown_collection_fails_before_the_model_loads(tmp_path: Path) -> None:
+    one_line_error(run_without_model(tmp_path, "audit", "--collection", "nope"), 2,
+                   "collection 'nope' does not exist")
+    assert not (tmp_path / "no-models").exists()

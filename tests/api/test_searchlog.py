@@ -111,3 +111,29 @@ def _missed_then_applied(live_server: LiveServer, base: str) -> None:
     bad = httpx.get(base + "/insights", params={"since": "last week"})
     assert bad.status_code == 422 and "not a time" in bad.json()["error"]["message"]
     assert httpx.get(live_server.url + "/v1/collections/nope/insights").status_code == 404
+
+
+def test_the_audit_reports_the_faqs_problems_in_one_shape(live_server: LiveServer) -> None:
+    """The sample FAQ: counts agree with the lists, every row names both entries, and an
+    entry that was just a first hit is not unreached; an unknown collection is a 404."""
+    answer = httpx.post(live_server.url + "/v1/search", json={"query": "怎么修改收货地址"}).json()
+    assert logged(live_server, answer["search_id"])
+    found = httpx.get(live_server.url + "/v1/collections/default/audit", timeout=120)
+    assert found.status_code == 200, found.text
+    body = found.json()
+    assert body["collection"] == "default" and body["entries"] == 80
+    assert body["questions"] >= body["entries"]
+    assert set(body["thresholds"]) == {"high", "medium"}
+    for key in ("duplicates", "conflicts", "misfiled"):
+        assert body["counts"][key] == len(body[key])
+    assert body["conflicts"] == [d for d in body["duplicates"] if not d["same_answer"]]
+    for d in body["duplicates"]:
+        assert d["entry_a"] != d["entry_b"] and d["score"] >= body["thresholds"]["high"]
+    for m in body["misfiled"]:
+        assert m["other_score"] > m["own_score"] and m["other_score"] >= body["thresholds"]["medium"]
+    assert body["searches"] >= 1 and body["unreached_reason"] is None
+    unreached = {u["entry_id"] for u in body["unreached"]}
+    assert answer["hits"][0]["external_id"] not in unreached
+    assert body["counts"]["unreached"] == len(unreached) < body["entries"]
+    missing = httpx.get(live_server.url + "/v1/collections/nope/audit")
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
