@@ -1,5 +1,5 @@
-// semsearch web page: FAQ search, similarity, embeddings and the hit-test set over the
-// public JSON API.
+// semsearch web page: FAQ search, similarity, embeddings, the hit-test set, the missed
+// questions, entry management, dedup/clustering and the FAQ audit over the public JSON API.
 // Plain DOM code, no build step; every text from the server goes in through textContent.
 "use strict";
 
@@ -38,6 +38,10 @@
     bad_response: ["响应无法解析", "服务器返回了无法解析的内容。"],
     http_error: ["请求失败", "服务器返回了错误，但没有说明原因。"],
     index: ["索引加载失败", "部分集合的索引无法加载，检索这些集合会失败。"],
+    source_error: ["文件无法导入", "文件的列名或其中的行有问题，没有做任何修改；请按下方说明改正后重新导入。"],
+    shrink_refused: ["已拒绝：会删除一半以上的条目", "为防止误删，没有做任何修改；请检查文件是否完整，或改用「合并」导入。"],
+    reindex_busy: ["正在导入或重建索引", "另一次导入或重建正在进行，请等它完成后再试。"],
+    quality_gate: ["新索引未启用", "新索引在命中测试集上的表现变差，已拒绝启用，没有做任何修改。"],
   };
   const UNKNOWN_ERROR = ["请求失败", "服务器返回了错误，详情见下方。"];
 
@@ -69,13 +73,23 @@
     }
   }
 
+  // The API key (when the server has keys) is kept for this browser tab only.
+  const KEY_STORE = "semsearch-api-key";
+
+  function authHeaders() {
+    const key = sessionStorage.getItem(KEY_STORE);
+    return key ? { Authorization: `Bearer ${key}` } : {};
+  }
+
   async function api(method, path, body) {
     let response;
+    const form = body instanceof FormData;  // a file upload: the browser sets the type
     try {
       response = await fetch(path, {
         method,
-        headers: body === undefined ? {} : { "Content-Type": "application/json" },
-        body: body === undefined ? undefined : JSON.stringify(body),
+        headers: { ...authHeaders(),
+                   ...(body === undefined || form ? {} : { "Content-Type": "application/json" }) },
+        body: body === undefined ? undefined : form ? body : JSON.stringify(body),
       });
     } catch (err) {
       throw new ApiError(0, "network", err.message);
@@ -263,6 +277,7 @@
       renderLegend();  // now with the collection's thresholds
       if (!$("panel-hittest").hidden) loadHittest();
       if (!$("panel-insights").hidden) loadInsights();
+      if (!$("panel-entries").hidden) loadEntries();
       const errors = Object.entries(info.errors || {});
       showError($("global-error"), errors.length
         ? new ApiError(0, "index", errors.map(([k, v]) => `${k}: ${v}`).join("；"))
@@ -275,7 +290,7 @@
 
   // ---- tabs -----------------------------------------------------------------------------
 
-  const TABS = ["search", "similarity", "embedding", "hittest", "insights"];
+  const TABS = ["search", "similarity", "embedding", "hittest", "insights", "entries", "texts", "audit"];
 
   function selectTab(name, focus) {
     for (const t of TABS) {
@@ -289,6 +304,8 @@
     if (location.hash !== `#${name}`) history.replaceState(null, "", `#${name}`);
     if (name === "hittest") loadHittest();  // the set may have changed elsewhere
     if (name === "insights") loadInsights();
+    if (name === "entries") loadEntries();
+    if (name === "audit") $("audit-collection").textContent = currentCollection() || "—";
   }
 
   function setupTabs() {
@@ -985,6 +1002,327 @@
     $("insights-since").addEventListener("change", () => run(loadInsights));
   }
 
+  // ---- 条目管理: browse, search, add, edit, delete, upload, export ---------------------
+
+  const entries = { seq: 0, offset: 0, limit: 20, total: 0, editing: null };
+  const collectionPath = (name) => `/v1/collections/${encodeURIComponent(name)}`;
+
+  function entriesStatus(text) {
+    const el = $("entries-status");
+    el.replaceChildren();
+    el.hidden = !text;
+    if (text) el.append(...(Array.isArray(text) ? text : [text]));
+  }
+
+  function renderEntryCategories() {
+    const select = $("entries-category");
+    const keep = select.value;
+    const coll = state.collections.find((c) => c.name === currentCollection());
+    select.replaceChildren(h("option", { value: "", text: "全部" }),
+      ...((coll && coll.categories) || []).map((c) => h("option", { value: c, text: c })));
+    select.value = [...select.options].some((o) => o.value === keep) ? keep : "";
+  }
+
+  function renderExportLinks(name) {
+    for (const format of ["xlsx", "csv", "jsonl"]) {
+      $(`export-${format}`).href = `${collectionPath(name)}/export?format=${format}`;
+    }
+  }
+
+  async function loadEntries() {
+    const name = currentCollection();
+    if (!name) return;
+    const mine = ++entries.seq;
+    renderEntryCategories();
+    renderExportLinks(name);
+    const params = new URLSearchParams({ offset: entries.offset, limit: entries.limit });
+    const q = $("entries-q").value.trim();
+    if (q) params.set("q", q);
+    if ($("entries-category").value) params.set("category", $("entries-category").value);
+    try {
+      const page = await api("GET", `${collectionPath(name)}/documents?${params}`);
+      if (mine !== entries.seq) return;
+      showError($("entries-error"), null);
+      entries.total = page.total;
+      const last = Math.min(page.offset + page.items.length, page.total);
+      $("entries-meta").textContent = page.total
+        ? `集合 ${name}：第 ${page.offset + 1}–${last} 条，共 ${page.total} 条${q || params.has("category") ? "（筛选后）" : ""}`
+        : (q || params.has("category") ? "没有符合条件的条目。" : `集合 ${name} 还没有条目。`);
+      $("entries-list").replaceChildren(...page.items.map(renderEntry));
+      $("entries-prev").disabled = page.offset === 0;
+      $("entries-next").disabled = last >= page.total;
+    } catch (err) {
+      if (mine === entries.seq) showError($("entries-error"), err);
+    }
+  }
+
+  function renderEntry(doc) {
+    const edit = h("button", { type: "button", class: "btn small", "data-testid": "entry-edit", text: "编辑" });
+    const remove = h("button", { type: "button", class: "btn small danger", "data-testid": "entry-delete", text: "删除" });
+    edit.addEventListener("click", () => openEditor(doc));
+    remove.addEventListener("click", () => deleteEntry(doc, remove));
+    const facts = [doc.category ? `分类：${doc.category}` : "未分类",
+                   `${doc.similar_questions.length} 个相似问题`,
+                   ...(doc.tags.length ? [`标签：${doc.tags.join("、")}`] : [])];
+    return h("li", { class: "ht-row entry-row", "data-testid": "entry-row", "data-external-id": doc.external_id },
+      h("div", { class: "entry-q" }, h("span", { class: "mono muted", text: `${doc.external_id} ` }), doc.question),
+      h("p", { class: "entry-sub", text: `${facts.join(" · ")} · 答案：${doc.answer.slice(0, 80)}${doc.answer.length > 80 ? "…" : ""}` }),
+      h("div", { class: "entry-actions" }, edit, remove));
+  }
+
+  function openEditor(doc) {
+    entries.editing = doc ? doc.external_id : null;
+    $("entry-editor-title").textContent = doc ? `编辑条目 ${doc.external_id}` : "新建条目";
+    $("entry-id").value = doc ? doc.external_id : `faq-${Date.now().toString(36)}`;
+    $("entry-id").readOnly = Boolean(doc);
+    $("entry-question").value = doc ? doc.question : "";
+    $("entry-similar").value = doc ? doc.similar_questions.join("\n") : "";
+    $("entry-answer").value = doc ? doc.answer : "";
+    $("entry-category").value = doc ? doc.category || "" : "";
+    $("entry-tags").value = doc ? doc.tags.join(", ") : "";
+    $("entry-editor").hidden = false;
+    $(doc ? "entry-question" : "entry-id").focus();
+  }
+
+  async function saveEntry() {
+    const name = currentCollection();
+    entriesStatus(null);
+    const id = $("entry-id").value.trim();
+    if (!id || !$("entry-question").value.trim()) {
+      showError($("entries-error"), new Error("编号和标准问题都要填写。"));
+      return;
+    }
+    const split = (text, sep) => text.split(sep).map((x) => x.trim()).filter(Boolean);
+    const body = {
+      question: $("entry-question").value.trim(),
+      answer: $("entry-answer").value.trim(),
+      similar_questions: split($("entry-similar").value, /\n/),
+      category: $("entry-category").value.trim() || null,
+      tags: split($("entry-tags").value, /[,，、|]/),
+    };
+    if (entries.editing) {  // keep what the form does not show
+      const old = await api("GET", `${collectionPath(name)}/documents/${encodeURIComponent(id)}`);
+      body.metadata = old.metadata;
+    } else if (await api("GET", `${collectionPath(name)}/documents/${encodeURIComponent(id)}`).catch(() => null)) {
+      showError($("entries-error"), new Error(`编号 ${id} 已有条目；请换一个编号，或在列表里编辑那一条。`));
+      return;
+    }
+    const saved = await api("PUT", `${collectionPath(name)}/documents/${encodeURIComponent(id)}`, body);
+    showError($("entries-error"), null);
+    $("entry-editor").hidden = true;
+    entriesStatus(`已保存条目 ${saved.external_id}：「${saved.question}」。下一次检索就能找到它。`);
+    await loadInfo();  // the header's counts, the categories and the list
+  }
+
+  async function deleteEntry(doc, button) {
+    if (!confirm(`删除条目 ${doc.external_id}「${doc.question}」？删除后检索不再返回它。`)) return;
+    button.disabled = true;
+    entriesStatus(null);
+    try {
+      await api("DELETE", `${collectionPath(currentCollection())}/documents/${encodeURIComponent(doc.external_id)}`);
+      showError($("entries-error"), null);
+      entriesStatus(`已删除条目 ${doc.external_id}。`);
+      if (entries.offset > 0 && entries.offset >= entries.total - 1) {  // its page is empty now
+        entries.offset = Math.max(0, entries.offset - entries.limit);
+      }
+      await loadInfo();
+    } catch (err) {
+      button.disabled = false;
+      showError($("entries-error"), err);
+    }
+  }
+
+  function uploadSummary(r) {
+    const parts = [`新增 ${r.new}`, `修改 ${r.changed}`, `删除 ${r.deleted}`, `未变 ${r.unchanged}`];
+    if (r.skipped) parts.push(`跳过无效行 ${r.skipped}`);
+    return parts.join("，");
+  }
+
+  async function runUpload() {
+    const name = currentCollection();
+    const file = $("upload-file").files[0];
+    if (!file) {
+      showError($("entries-error"), new Error("请先选择要导入的文件（.xlsx、.csv 或 .jsonl）。"));
+      return;
+    }
+    const mode = $("upload-mode").value;
+    entriesStatus(null);  // the last action's note would read as this one's
+    const send = (dryRun) => {
+      const form = new FormData();
+      form.append("file", file, file.name);
+      return api("POST", `${collectionPath(name)}/upload?mode=${mode}${dryRun ? "&dry_run=true" : ""}`, form);
+    };
+    try {
+      if (mode === "replace") {  // say what would be deleted before anything is
+        const preview = await send(true);
+        if (preview.deleted && !confirm(`按「替换」导入 ${file.name} 会删除 ${preview.deleted} 个文件中没有的条目（${uploadSummary(preview)}）。继续？`)) {
+          entriesStatus("已取消导入，没有做任何修改。");
+          return;
+        }
+      }
+      const report = await send(false);
+      showError($("entries-error"), null);
+      const lines = [`已导入 ${report.file}：${uploadSummary(report)}。` +
+                     (report.build ? `新索引已启用（${report.build.vectors} 个向量）。` : "索引无需重建。")];
+      if (report.ignored_columns.length) lines.push(h("br"), `未识别、已忽略的列：${report.ignored_columns.join("、")}。`);
+      entriesStatus(lines);
+      $("upload-file").value = "";
+      entries.offset = 0;
+      await loadInfo();
+    } catch (err) {
+      showError($("entries-error"), err);
+      const rows = err.detail && err.detail.errors;
+      if (Array.isArray(rows) && rows.length) {  // which rows are wrong, one per line
+        $("entries-error").append(h("ul", { class: "upload-report", "data-testid": "upload-errors" },
+          ...rows.slice(0, 20).map((r) => h("li", { text: r }))));
+      }
+    }
+  }
+
+  function setupEntries() {
+    const run = busyRunner($("entries-submit"), "查找中…");
+    $("entries-form").addEventListener("submit", (e) => {
+      e.preventDefault();
+      entries.offset = 0;
+      run(loadEntries);
+    });
+    $("entries-category").addEventListener("change", () => { entries.offset = 0; run(loadEntries); });
+    $("entries-prev").addEventListener("click", () => { entries.offset = Math.max(0, entries.offset - entries.limit); run(loadEntries); });
+    $("entries-next").addEventListener("click", () => { entries.offset += entries.limit; run(loadEntries); });
+    $("entries-new").addEventListener("click", () => openEditor(null));
+    $("entry-cancel").addEventListener("click", () => { $("entry-editor").hidden = true; });
+    const save = busyRunner($("entry-save"), "保存中…");
+    $("entry-editor").addEventListener("submit", (e) => {
+      e.preventDefault();
+      save(() => saveEntry().catch((err) => showError($("entries-error"), err)));
+    });
+    const upload = busyRunner($("upload-submit"), "导入中…");
+    $("upload-form").addEventListener("submit", (e) => {
+      e.preventDefault();
+      upload(runUpload);
+    });
+  }
+
+  // ---- 去重/聚类: any texts, grouped by meaning ----------------------------------------
+
+  async function runTexts(isCurrent) {
+    const texts = $("texts-input").value.split("\n").map((t) => t.trim()).filter(Boolean);
+    const mode = document.querySelector("input[name=texts-mode]:checked").value;
+    $("texts-groups").hidden = true;
+    $("texts-meta").hidden = true;
+    if (!texts.length) {
+      showError($("texts-error"), new Error("请输入要分组的文本，每行一条。"));
+      return;
+    }
+    const body = { texts, collection: currentCollection() || undefined };
+    const threshold = $("texts-threshold").value.trim();
+    if (threshold) body.threshold = Number(threshold);
+    try {
+      const data = await api("POST", `/v1/${mode}`, body);
+      if (!isCurrent()) return;
+      showError($("texts-error"), null);
+      const meta = $("texts-meta");
+      meta.hidden = false;
+      meta.textContent = mode === "dedup"
+        ? `${data.texts} 条文本中有 ${data.groups.length} 组重复（阈值 ${fmt(data.threshold)}）`
+        : `${data.texts} 条文本分成 ${data.groups.length} 个主题（阈值 ${fmt(data.threshold)}）`;
+      const list = $("texts-groups");
+      list.replaceChildren(...data.groups.map((g) =>
+        h("li", { class: "ht-row", "data-testid": "texts-group" },
+          h("div", { class: "ig-head" },
+            h("span", { class: "ig-size", text: `${g.size} 条` }),
+            h("strong", { "data-testid": "texts-representative", text: g.representative })),
+          h("ul", { class: "group-texts" }, ...g.texts.map((t, i) =>
+            h("li", { text: `#${g.indices[i] + 1} ${t}` }))))));
+      if (!data.groups.length) {
+        list.append(h("li", { class: "ht-row muted", text: mode === "dedup" ? "没有找到重复的文本。" : "没有分组。" }));
+      }
+      list.hidden = false;
+    } catch (err) {
+      if (isCurrent()) showError($("texts-error"), err);
+    }
+  }
+
+  function setupTexts() {
+    const run = busyRunner($("texts-submit"), "分组中…");
+    $("texts-form").addEventListener("submit", (e) => {
+      e.preventDefault();
+      run(runTexts);
+    });
+    ctrlEnterSubmits($("texts-input"));
+  }
+
+  // ---- FAQ 体检: duplicates, conflicts, misfiled similar questions, unreached entries --
+
+  function auditSection(title, rows, render, testid, empty) {
+    const list = h("ol", { class: "ht-rows card", "data-testid": testid },
+      ...rows.slice(0, 50).map(render));
+    if (!rows.length) list.append(h("li", { class: "ht-row muted", text: empty }));
+    if (rows.length > 50) list.append(h("li", { class: "ht-row muted", text: `… 还有 ${rows.length - 50} 条（完整列表：semsearch audit --json）` }));
+    return [h("h2", { class: "subhead", text: title }), list];
+  }
+
+  function pairRow(d) {
+    return h("li", { class: "ht-row audit-pair", "data-testid": "audit-pair" },
+      h("div", {}, h("span", { class: "mono muted", text: `${d.entry_a} ` }), d.question_a),
+      h("div", {}, h("span", { class: "mono muted", text: `${d.entry_b} ` }), d.question_b),
+      h("div", { class: "muted" }, "相似度 ", h("span", { class: "score mono", text: fmt(d.score) }),
+        d.same_answer ? " · 答案相同，可合并" : " · 答案不同：确认两者是否真是同一个问题"));
+  }
+
+  async function runAudit(isCurrent) {
+    const name = currentCollection();
+    $("audit-collection").textContent = name || "—";
+    try {
+      const data = await api("GET", `${collectionPath(name)}/audit`);
+      if (!isCurrent()) return;
+      showError($("audit-error"), null);
+      const c = data.counts;
+      const mergeable = data.duplicates.filter((d) => d.same_answer);
+      $("audit-duplicates-count").textContent = String(c.duplicates - c.conflicts);
+      $("audit-conflicts-count").textContent = String(c.conflicts);
+      $("audit-misfiled-count").textContent = String(c.misfiled);
+      $("audit-unreached-count").textContent = c.unreached === null ? "—" : String(c.unreached);
+      const unreachedNote = data.unreached === null
+        ? [h("h2", { class: "subhead", text: "从没被命中的条目" }),
+           h("p", { class: "hint", "data-testid": "audit-unreached-reason",
+                    text: `无法统计：${data.unreached_reason || "没有检索日志"}` })]
+        : auditSection(`从没被命中的条目（最近 ${data.log_days} 天 ${data.searches} 次检索中，没有一次的第 1 条是它）`,
+            data.unreached, (u) => h("li", { class: "ht-row" },
+              h("span", { class: "mono muted", text: `${u.entry_id} ` }), u.question),
+            "audit-unreached", "每个条目都被命中过。");
+      $("audit-sections").replaceChildren(
+        ...auditSection("答案冲突：问题几乎相同，答案却不同", data.conflicts, pairRow, "audit-conflicts", "没有发现答案冲突。"),
+        ...auditSection("重复条目：问题几乎相同（达到「高度相关」阈值），答案也相同，可合并", mergeable, pairRow, "audit-duplicates", "没有发现可合并的重复条目。"),
+        ...auditSection("可能放错条目的相似问题：离另一个条目更近", data.misfiled, (m) =>
+          h("li", { class: "ht-row audit-pair", "data-testid": "audit-misfiled-row" },
+            h("div", {}, "「", m.question, "」现属 ", h("span", { class: "mono", text: m.entry_id }),
+              "（", h("span", { class: "score mono", text: fmt(m.own_score) }), "）"),
+            h("div", { class: "muted" }, "更接近 ", h("span", { class: "mono", text: m.other_entry_id }),
+              ` ${m.other_question}（`, h("span", { class: "score mono", text: fmt(m.other_score) }), "）")),
+          "audit-misfiled", "没有发现放错的相似问题。"),
+        ...unreachedNote);
+      $("audit-result").hidden = false;
+    } catch (err) {
+      if (isCurrent()) showError($("audit-error"), err);
+    }
+  }
+
+  function setupAudit() {
+    const run = busyRunner($("audit-run"), "体检中…");
+    $("audit-run").addEventListener("click", () => run(runAudit));
+  }
+
+  function setupApiKey() {
+    const input = $("api-key-input");
+    input.value = sessionStorage.getItem(KEY_STORE) || "";
+    input.addEventListener("change", () => {
+      const key = input.value.trim();
+      if (key) sessionStorage.setItem(KEY_STORE, key);
+      else sessionStorage.removeItem(KEY_STORE);
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", () => {
     setupTabs();
     renderLegend();  // without thresholds until /v1/info answers
@@ -993,6 +1331,10 @@
     setupEmbedding();
     setupHittest();
     setupInsights();
+    setupEntries();
+    setupTexts();
+    setupAudit();
+    setupApiKey();
     loadInfo();
   });
 })();
