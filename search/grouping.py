@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .bands import Thresholds
+
 
 def group(vectors: np.ndarray, threshold: float) -> list[list[int]]:
     """Indices of ``vectors`` (L2-normalised rows) per group, in the order the groups
@@ -65,3 +67,11 @@ def summarise(texts: list[str], vectors: np.ndarray, threshold: float, *,
                     "indices": members, "texts": [texts[i] for i in members]})
     out.sort(key=lambda g: (-g["size"], g["indices"][0]))
     return out
+
+
+def default_threshold(task: str, thresholds: Thresholds, duplicate: float | None) -> float:
+    """Where texts group when no threshold is given: ``dedup`` at ``high`` or the model's
+    duplicate threshold, whichever is higher; ``cluster`` (topics) at ``medium``."""
+    if task == "dedup":
+        return max(thresholds.high, duplicate if duplicate is not None else thresholds.high)
+    return thresholds.medium

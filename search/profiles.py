@@ -37,6 +37,9 @@ class ModelProfile:
     question_prefix: str | None = None
     normalize: bool = True
     thresholds: Thresholds = _DEFAULT_THRESHOLDS
+    # The cosine from which two texts are the same question reworded (dedup's default
+    # when above ``high``): answering a near paraphrase is not calling it a duplicate.
+    duplicate: float | None = None
     calibrated: bool = False
     traditional_to_simplified: bool = False
     aliases: tuple[str, ...] = field(default_factory=tuple)
@@ -92,9 +95,11 @@ BUILTIN: tuple[ModelProfile, ...] = (
     # fp32 (indexer.prior: the first answers of 3,709 searches, fitted as a collection's
     # hit-test set is; medium is the fit's fallback, the pair-calibrated 0.9764). Other
     # precisions and CPUs' kernels can move a threshold to a neighbouring question's score.
+    # duplicate: `python bench/dedup.py` (COVID's pairs and near-miss rewrites, the lowest
+    # cosine with precision 0.92, which held 0.918-0.945 on the entries left out of a fit).
     _e5(BUNDLED_MODEL, 384, thresholds=Thresholds(high=0.9774, medium=0.9764, low=0.8820,
                                                   margin=0.01),
-        calibrated=True, traditional_to_simplified=True),
+        duplicate=0.9952, calibrated=True, traditional_to_simplified=True),
 )
 
 

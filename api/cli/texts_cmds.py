@@ -41,7 +41,7 @@ def read_texts(path: Path) -> list[str]:
     return texts
 
 
-def _run(path: Path, threshold: float | None, band: str, min_size: int, as_json: bool,
+def _run(path: Path, threshold: float | None, task: str, min_size: int, as_json: bool,
          as_csv: bool, title: str) -> None:
     from search import grouping
     from search.text import normalize
@@ -56,7 +56,8 @@ def _run(path: Path, threshold: float | None, band: str, min_size: int, as_json:
         for start in range(0, len(texts), CHUNK):
             vectors.append(encoder.encode_queries(normalized[start:start + CHUNK]))
             progress.advance(task, len(normalized[start:start + CHUNK]))
-    t = threshold if threshold is not None else getattr(encoder.profile.thresholds, band)
+    t = threshold if threshold is not None else grouping.default_threshold(
+        task, encoder.profile.thresholds, encoder.profile.duplicate)
     groups = grouping.summarise(texts, np.concatenate(vectors), t, min_size=min_size)
     if as_json:
         print_json({"threshold": t, "texts": len(texts), "groups": groups})
@@ -83,14 +84,15 @@ CsvOpt = Annotated[bool, typer.Option("--csv", help="Print one CSV row per text.
 
 def dedup(file: FileArg, threshold: ThresholdOpt = None, as_json: JsonOpt = False,
           as_csv: CsvOpt = False) -> None:
-    """Groups of near-duplicate texts (default threshold: the model's high band)."""
-    _run(file, threshold, "high", 2, as_json, as_csv, "near-duplicates")
+    """Groups of near-duplicate texts (default threshold: the model's high band or its
+    duplicate threshold, whichever is higher)."""
+    _run(file, threshold, "dedup", 2, as_json, as_csv, "near-duplicates")
 
 
 def cluster(file: FileArg, threshold: ThresholdOpt = None, as_json: JsonOpt = False,
             as_csv: CsvOpt = False) -> None:
     """Topic groups of texts, biggest first (default threshold: the model's medium band)."""
-    _run(file, threshold, "medium", 1, as_json, as_csv, "topics")
+    _run(file, threshold, "cluster", 1, as_json, as_csv, "topics")
 
 
 def register(app: typer.Typer) -> None:

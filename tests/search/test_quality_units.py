@@ -85,3 +85,13 @@ def test_lexical_index_scores_shared_terms_and_follows_changes() -> None:
     assert top_scores(ids, scores, 3)[0][0] == 4 and 1 not in ids
     ids, scores = index.scores("退款", allowed=np.array([2, 3]))
     assert top_scores(ids, scores, 3) == []
+
+
+def test_dedup_defaults_to_the_stricter_of_high_and_the_duplicate_threshold() -> None:
+    from search.grouping import default_threshold
+
+    bands = Thresholds(high=0.97, medium=0.9, low=0.8)
+    assert default_threshold("dedup", bands, 0.995) == 0.995
+    assert default_threshold("dedup", bands, 0.95) == 0.97  # a calibrated high stays the floor
+    assert default_threshold("dedup", bands, None) == 0.97
+    assert default_threshold("cluster", bands, 0.995) == 0.9
