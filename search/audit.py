@@ -11,7 +11,10 @@ above ``MAX_QUESTIONS`` the audit refuses with InputTooLargeError, as time grows
 - ``duplicates``: entry pairs with some question of one and some question of the other
   at or above the collection's ``high`` threshold (the band's promise: same intent),
   one row per pair, its best question pair; ``same_answer`` compares the answers
-  normalised and without whitespace.
+  normalised and without whitespace; ``sure`` marks the pairs at or above the threshold
+  dedup uses (``search.grouping.default_threshold``: the model's duplicate threshold
+  where it is stricter), since pairs just above ``high`` are often related questions
+  rather than the same one.
 - ``conflicts``: the duplicates whose answers differ: one of them answers wrongly.
 - ``misfiled``: similar questions closer to another entry's question than to any of
   their own entry's, when that other question is at least ``medium`` (below it the
@@ -29,6 +32,7 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from . import grouping
 from .errors import InputTooLargeError
 from .service import SearchService
 from .store import repository
@@ -49,6 +53,7 @@ class Duplicate:
     question_b: str
     score: float
     same_answer: bool
+    sure: bool  # at or above dedup's threshold, not only high
 
 
 @dataclass
@@ -82,7 +87,9 @@ class Audit:
     def as_json(self) -> dict:
         return {"collection": self.collection, "entries": self.entries,
                 "questions": self.questions, "thresholds": self.thresholds,
-                "counts": {"duplicates": len(self.duplicates), "conflicts": len(self.conflicts),
+                "counts": {"duplicates": len(self.duplicates),
+                           "duplicates_sure": sum(d.sure for d in self.duplicates),
+                           "conflicts": len(self.conflicts),
                            "misfiled": len(self.misfiled),
                            "unreached": None if self.unreached is None else len(self.unreached)},
                 "truncated": self.truncated,
@@ -111,11 +118,12 @@ def compute(service: SearchService, collection: str) -> Audit:
                                          .order_by(Document.external_id)))
         reached, searches = _first_hits(session, service, collection)
     thresholds = service.thresholds_for(collection)
+    sure = grouping.default_threshold("dedup", thresholds, service.encoder.profile.duplicate)
     audit = Audit(collection, len(documents), len(rows),
-                  {"high": thresholds.high, "medium": thresholds.medium},
+                  {"high": thresholds.high, "medium": thresholds.medium, "duplicate": sure},
                   log_days=service.settings.search_log_days, searches=searches)
     if rows:
-        _compare(audit, rows, vectors, thresholds.high, thresholds.medium, t2s)
+        _compare(audit, rows, vectors, thresholds.high, thresholds.medium, sure, t2s)
     if not service.settings.search_log:
         audit.unreached_reason = "the search log is off (SEMSEARCH_SEARCH_LOG=false)"
     elif searches == 0:
@@ -147,7 +155,7 @@ def _answer_key(answer: str, t2s: bool) -> str:
 
 
 def _compare(audit: Audit, rows: list[tuple[int, str, str, str, str, str]], vectors: np.ndarray,
-             high: float, medium: float, t2s: bool) -> None:
+             high: float, medium: float, sure: float, t2s: bool) -> None:
     """Fill the audit's duplicates and misfiled questions, one block of rows at a time."""
     ids = list(dict.fromkeys(r[3] for r in rows))
     number = {e: i for i, e in enumerate(ids)}
@@ -192,7 +200,7 @@ def _compare(audit: Audit, rows: list[tuple[int, str, str, str, str, str]], vect
     for score, i, j in best.values():
         a, b = rows[i][3], rows[j][3]
         audit.duplicates.append(Duplicate(a, rows[i][2], b, rows[j][2], _score(score),
-                                          answers[a] == answers[b]))
+                                          answers[a] == answers[b], score >= sure))
     audit.duplicates.sort(key=lambda d: (-d.score, d.entry_a, d.entry_b))
     audit.misfiled.sort(key=lambda m: (m.own_score - m.other_score, m.entry_id, m.question))
 

@@ -42,19 +42,21 @@ def audit(
     console.print(f"{name}: {result.entries} entries, {result.questions} questions "
                   f"(high {t['high']:.3f}, medium {t['medium']:.3f})")
     summary = Table("finding", "count", title="audit")
-    for key in ("duplicates", "conflicts", "misfiled"):
+    summary.add_row("duplicates", f"{counts['duplicates']} ({counts['duplicates_sure']} at or "
+                                  f"above the duplicate threshold {t['duplicate']:.4f})")
+    for key in ("conflicts", "misfiled"):
         summary.add_row(key, str(counts[key]))
     summary.add_row("unreached", unreached)
     summary.add_row("searches logged", f"{result.searches} (last {result.log_days} days)")
     out.print(summary)
     for key, title in (("duplicates", "near-duplicate entries"),
                        ("conflicts", "duplicates with different answers")):
-        table = Table("entry", "question", "entry", "question", "score", "same answer",
+        table = Table("entry", "question", "entry", "question", "score", "sure", "same answer",
                       title=f"{title} ({counts[key]})")
         for d in found[key][:SHOWN]:
             table.add_row(Text(d["entry_a"]), Text(d["question_a"]), Text(d["entry_b"]),
-                          Text(d["question_b"]), f"{d['score']:.3f}",
-                          "yes" if d["same_answer"] else "no")
+                          Text(d["question_b"]), f"{d['score']:.4f}",
+                          "yes" if d["sure"] else "check", "yes" if d["same_answer"] else "no")
         _print(table, counts[key])
     misfiled = Table("entry", "similar question", "own", "closer entry", "its question", "score",
                      title=f"misfiled similar questions ({counts['misfiled']})")

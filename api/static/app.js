@@ -1267,7 +1267,8 @@
       h("div", {}, h("span", { class: "mono muted", text: `${d.entry_a} ` }), d.question_a),
       h("div", {}, h("span", { class: "mono muted", text: `${d.entry_b} ` }), d.question_b),
       h("div", { class: "muted" }, "相似度 ", h("span", { class: "score mono", text: fmt(d.score) }),
-        d.same_answer ? " · 答案相同，可合并" : " · 答案不同：确认两者是否真是同一个问题"));
+        d.sure ? " · 几乎肯定是同一个问题" : " · 请人工确认：可能只是相关的问题",
+        d.same_answer ? " · 答案相同，可合并" : " · 答案不同"));
   }
 
   async function runAudit(isCurrent) {

@@ -123,12 +123,14 @@ def test_the_audit_reports_the_faqs_problems_in_one_shape(live_server: LiveServe
     body = found.json()
     assert body["collection"] == "default" and body["entries"] == 80
     assert body["questions"] >= body["entries"]
-    assert set(body["thresholds"]) == {"high", "medium"}
+    assert set(body["thresholds"]) == {"high", "medium", "duplicate"}
+    assert body["thresholds"]["duplicate"] > body["thresholds"]["high"]  # the bundled fit
     for key in ("duplicates", "conflicts", "misfiled"):
         assert body["counts"][key] == len(body[key])
     assert body["conflicts"] == [d for d in body["duplicates"] if not d["same_answer"]]
     for d in body["duplicates"]:
         assert d["entry_a"] != d["entry_b"] and d["score"] >= body["thresholds"]["high"]
+        assert d["sure"] == (d["score"] >= body["thresholds"]["duplicate"])
     for m in body["misfiled"]:
         assert m["other_score"] > m["own_score"] and m["other_score"] >= body["thresholds"]["medium"]
     assert body["searches"] >= 1 and body["unreached_reason"] is None

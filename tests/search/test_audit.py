@@ -65,9 +65,10 @@ def test_duplicates_are_the_entry_pairs_reaching_high_and_conflicts_differ_in_an
     assert not clash.same_answer and {clash.question_a, clash.question_b} == {"多久发货"}
     assert [(c.entry_a, c.entry_b) for c in found.conflicts] == [(clash.entry_a, clash.entry_b)]
     body = found.as_json()
-    assert body["counts"] == {"duplicates": 2, "conflicts": 1, "misfiled": 2, "unreached": None}
+    assert body["counts"] == {"duplicates": 2, "duplicates_sure": 2, "conflicts": 1,
+                              "misfiled": 2, "unreached": None}
     assert body["entries"] == 8 and body["questions"] == 12
-    assert body["thresholds"] == {"high": 0.9, "medium": 0.7}
+    assert body["thresholds"] == {"high": 0.9, "medium": 0.7, "duplicate": 0.9}  # no duplicate fit
 
 
 def test_the_collections_own_high_threshold_decides(faq) -> None:  # type: ignore[no-untyped-def]
