@@ -1,8 +1,9 @@
 """The search log's writer: searches are queued on the request path and written in batches by a thread.
 
 A search only puts a row on a bounded queue (no database work in the request); the
-writer thread takes whatever has queued, up to ``BATCH`` rows, and inserts it in one
-transaction, so a busy server writes a few transactions a second, not one per search.
+writer thread takes a row and whatever queues within ``LINGER_S`` after it, up to
+``BATCH`` rows, and inserts them in one transaction, so a busy server writes a few
+transactions a second, not one (and one commit to disk) per search.
 A full queue (the database is slower than the traffic) drops the row and counts it in
 ``semsearch_search_log_dropped_total`` rather than slowing searches down. Once an hour
 the writer deletes the entries older than ``search_log_days``.
@@ -23,6 +24,7 @@ from . import metrics
 
 log = logging.getLogger("semsearch.searchlog")
 BATCH = 500
+LINGER_S = 0.2  # how long a batch waits for more rows after its first
 QUEUE_MAX = 10_000
 PRUNE_EVERY_S = 3600.0
 WAIT_FOR_OTHERS_S = 0.3  # another worker writes its rows within milliseconds
@@ -34,7 +36,7 @@ class SearchLogWriter:
         self._queue: queue.Queue[dict | None] = queue.Queue(maxsize=QUEUE_MAX)
         self._pending: set[str] = set()  # queued, not yet written
         self._lock = threading.Lock()
-        self._pruned_at = 0.0
+        self._pruned_at: float | None = None  # the first batch prunes
         self._thread = threading.Thread(target=self._run, name="search-log", daemon=True)
         self._thread.start()
 
@@ -75,11 +77,11 @@ class SearchLogWriter:
 
     def _run(self) -> None:
         while True:
-            first = self._queue.get()
-            batch = [first]
-            while first is not None and len(batch) < BATCH:
+            batch = [self._queue.get()]
+            until = time.monotonic() + LINGER_S
+            while batch[-1] is not None and len(batch) < BATCH:
                 try:
-                    batch.append(self._queue.get_nowait())
+                    batch.append(self._queue.get(timeout=max(0.0, until - time.monotonic())))
                 except queue.Empty:
                     break
             rows = [r for r in batch if r is not None]
@@ -98,7 +100,7 @@ class SearchLogWriter:
     def _write(self, rows: list[dict]) -> None:
         with self.sessions.begin() as session:
             searchlog.write(session, rows)
-            if time.monotonic() - self._pruned_at > PRUNE_EVERY_S:
+            if self._pruned_at is None or time.monotonic() - self._pruned_at > PRUNE_EVERY_S:
                 self._pruned_at = time.monotonic()
                 gone = searchlog.prune(session, datetime.now(timezone.utc)
                                        - timedelta(days=self.keep_days))

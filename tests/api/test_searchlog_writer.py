@@ -63,3 +63,21 @@ def test_entries_older_than_the_retention_are_pruned_with_their_feedback(setting
         kept = set(session.scalars(select(SearchLogEntry.id)))
         assert kept == {new["id"]}
         assert session.scalar(select(func.count()).select_from(Feedback)) == 0
+
+
+def test_rows_that_trickle_in_share_a_transaction(settings) -> None:  # type: ignore[no-untyped-def]
+    """Searches arrive one at a time: the writer waits a moment for more before it
+    commits, instead of one transaction (and disk sync) per search."""
+    import time
+
+    sessions = open_database(settings.resolved_database_url)
+    log = SearchLogWriter(sessions, keep_days=90)
+    batches: list[int] = []
+    write = log._write
+    log._write = lambda rows: (batches.append(len(rows)), write(rows))  # type: ignore[method-assign]
+    for _ in range(20):
+        log.record(row())
+        time.sleep(0.005)  # 200 searches a second
+    log.flush()
+    assert count(sessions) == 20 and len(batches) <= 3, batches
+    log.stop()
