@@ -7,6 +7,7 @@ matching passages, so top_k results come back whenever that many entries match.
 """
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
 
@@ -196,61 +197,60 @@ class SearchService:
         cosine is corrected for hubness before the merge (``search.hubness``); the score
         shown and its band stay the best raw cosine, the calibrated one.
         """
-        rows = repository.passages_with_documents(session, list(cosines))
-        documents = {doc.id: doc for _, doc in rows.values()}
-        scored = self._score_passages(session, store, cosines, vector, list(documents),
-                                      ranking.mode)
+        space = embeddings.spaces(self.encoder)
+        rows = repository.candidate_passages(session, list(cosines), space["question"],
+                                             space["passage"])
+        scored = self._score_passages(store, rows, cosines, vector, ranking.mode)
         lexical: dict[int, float] = {}
         if bm25 is not None:
-            lexical = lookup(*bm25, [p.id for found in scored.values() for *_, p in found])
-        ranked = [(d, found) for d, found in scored.items() if found]
+            lexical = lookup(*bm25, [row.passage_id for found in scored.values() for *_, row in found])
+        ranked = [found for found in scored.values() if found]
         keys = [(merge_scores(sorted((c for _, c, _ in found), reverse=True), self.settings.merge),
-                 max(lexical.get(p.id, 0.0) for *_, p in found)) for _, found in ranked]
+                 max(lexical.get(row.passage_id, 0.0) for *_, row in found)) for found in ranked]
         unit = max(self.thresholds.high - self.thresholds.low, 1e-3)
         rank = ranking_keys(keys, ranking.mode, ranking.weight, self.settings.fusion,
                             cosine_unit=unit)
         hits = []
         for i in np.argsort(-rank, kind="stable"):
-            doc_id, found = ranked[i]
-            cos, _, passage = max(found, key=lambda x: x[0])
-            hits.append(self._hit(cos, passage, documents[doc_id], float(rank[i])))
+            cos, _, row = max(ranked[i], key=lambda x: x[0])
+            hits.append(self._hit(cos, row, float(rank[i])))
         return hits
 
-    def _score_passages(self, session: Session, store, cosines: dict[int, float | None],  # type: ignore[no-untyped-def]
-                        vector: np.ndarray, doc_ids: list[int],
+    def _score_passages(self, store, rows: list[repository.CandidateRow],  # type: ignore[no-untyped-def]
+                        cosines: dict[int, float | None], vector: np.ndarray,
                         mode: str) -> dict[int, list[tuple]]:
-        """document id -> [(cosine, ranking cosine, passage)] for all its passages."""
-        space = embeddings.spaces(self.encoder)
-        found: dict[int, list] = {d: [] for d in doc_ids}
+        """document id -> [(cosine, ranking cosine, row)] for all its passages."""
+        found: dict[int, list] = {}
         vectors: dict[int, np.ndarray] = {}
-        for passage, blob in repository.document_passages(session, doc_ids, space["question"],
-                                                          space["passage"]):
-            known = cosines.get(passage.id)
-            if blob is not None:
-                vectors[passage.id] = np.frombuffer(blob, np.float32)
+        for row in rows:
+            known = cosines.get(row.passage_id)
+            if row.vector is not None:
+                vectors[row.passage_id] = np.frombuffer(row.vector, np.float32)
             elif known is None:
+                found.setdefault(row.document_id, [])
                 continue
-            cos = known if known is not None else float(vectors[passage.id] @ vector)
-            found[passage.document_id].append((cos, passage))
+            cos = known if known is not None else float(vectors[row.passage_id] @ vector)
+            found.setdefault(row.document_id, []).append((cos, row))
         weight = self.settings.hubness_weight if mode == "hybrid" else 0.0
         density: dict[int, float] = {}
         if weight > 0 and vectors:
             siblings: dict[int, set[int]] = {}
             for items in found.values():
-                own = {p.id for _, p in items}
-                siblings.update((p.id, own) for _, p in items)
+                own = {r.passage_id for _, r in items}
+                siblings.update((r.passage_id, own) for _, r in items)
             density = self.registry.density.densities(store, vectors, siblings, self.settings.hubness_k)
-        return {d: [(cos, cos - weight * density.get(p.id, 0.0), p) for cos, p in items]
+        return {d: [(cos, cos - weight * density.get(r.passage_id, 0.0), r) for cos, r in items]
                 for d, items in found.items()}
 
     @staticmethod
-    def _hit(score: float, passage, doc, rank_score: float) -> SearchHit:  # type: ignore[no-untyped-def]
+    def _hit(score: float, row: repository.CandidateRow, rank_score: float) -> SearchHit:
         band: Band = "none"  # set for the whole result by _band
         return SearchHit(rank_score=round(rank_score, 6),
-            id=doc.id, external_id=doc.external_id, question=doc.question, answer=doc.answer,
-            category=doc.category, tags=list(doc.tags or []), score=round(score, 6), band=band,
-            band_label=BAND_LABELS[band], matched_text=passage.text, matched_kind=passage.kind,
-            metadata=dict(doc.meta or {}))
+            id=row.document_id, external_id=row.external_id, question=row.question,
+            answer=row.answer, category=row.category, tags=json.loads(row.tags_json or "[]"),
+            score=round(score, 6), band=band, band_label=BAND_LABELS[band],
+            matched_text=row.text, matched_kind=row.kind,
+            metadata=json.loads(row.meta_json or "{}") or {})
 
     @staticmethod
     def _passes(hit: SearchHit, filters: SearchFilters) -> bool:

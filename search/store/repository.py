@@ -9,8 +9,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
-from sqlalchemy import case, delete, func, or_, select
+from sqlalchemy import Text, case, cast, delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from ..documents import FaqEntry, PassageSpec, text_hash
@@ -214,6 +215,45 @@ def document_passages(session: Session, document_ids: Sequence[int], question_sp
                    & (EmbeddingCache.model_id == space))
         .where(Passage.document_id.in_(list(document_ids))))
     return [(p, v) for p, v in rows]
+
+
+class CandidateRow(NamedTuple):
+    """One passage of a candidate entry, with what ranking and a hit need."""
+
+    passage_id: int
+    document_id: int
+    kind: str
+    text: str
+    vector: bytes | None  # the cached vector (None if uncached)
+    external_id: str
+    question: str
+    answer: str
+    category: str | None
+    tags_json: str | None  # decoded only for the hits shown (json.loads per row adds up)
+    meta_json: str | None
+
+
+def candidate_passages(session: Session, passage_ids: Sequence[int], question_space: str,
+                       passage_space: str) -> list[CandidateRow]:
+    """Every passage of the entries that hold ``passage_ids``, with its cached vector
+    (looked up in the cache space of its role) and its entry's fields: a search's one
+    round trip to the database, as plain rows (no ORM objects)."""
+    if not passage_ids:
+        return []
+    from ..documents import QUESTION_KINDS
+    from .models import EmbeddingCache
+
+    entries = select(Passage.document_id).where(Passage.id.in_(list(passage_ids)))
+    space = case((Passage.kind.in_(QUESTION_KINDS), question_space), else_=passage_space)
+    rows = session.execute(
+        select(Passage.id, Passage.document_id, Passage.kind, Passage.text, EmbeddingCache.vector,
+               Document.external_id, Document.question, Document.answer, Document.category,
+               cast(Document.tags, Text), cast(Document.meta, Text))
+        .join(Document, Document.id == Passage.document_id)
+        .outerjoin(EmbeddingCache, (EmbeddingCache.text_hash == Passage.text_hash)
+                   & (EmbeddingCache.model_id == space))
+        .where(Passage.document_id.in_(entries)))
+    return [CandidateRow(*r) for r in rows]
 
 
 def passage_texts(session: Session, passage_ids: Sequence[int]) -> dict[int, tuple[str, str]]:
