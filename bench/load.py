@@ -2,13 +2,16 @@
 
 Two real servers run side by side on loopback over the same index, one with
 micro-batching and one without (``--compare-log``: one with the search log and one with
-it off); each level alternates between them (A B A B …) for a fixed duration per run,
-and reports medians over the repeats: p50/p99 latency, requests/s, every non-200 answer
-or connection error, and the throughput ratio A/B.
+it off; ``--compare-embeddings``: two alike, one sent searches and the other
+``/v1/embeddings`` requests for the same questions, which is what a search would cost if
+ranking were free); each level alternates between them (A B A B …) for a fixed duration
+per run, and reports medians over the repeats: p50/p99 latency, requests/s, every non-200
+answer or connection error, and the throughput ratio A/B.
 
-Usage: python bench/load.py [--quick] [--levels 1,8,32,64] [--seconds 8] [--repeats 3]
-                            [--compare-log] [--json]
-Writes bench/results/load.json and load.md (load-log.* with --compare-log).
+Usage: python bench/load.py [--quick] [--levels 1,8,32,64 | --clients 32] [--seconds 8]
+                            [--repeats 3] [--compare-log | --compare-embeddings] [--json]
+Writes bench/results/load.json and load.md (load-log.* with --compare-log,
+load-embeddings.* with --compare-embeddings).
 """
 from __future__ import annotations
 
@@ -71,6 +74,10 @@ def search_request(query: str) -> tuple[str, dict]:
     return "/v1/search", {"query": query, "top_k": 5}
 
 
+def embeddings_request(query: str) -> tuple[str, dict]:
+    return "/v1/embeddings", {"input": query}
+
+
 def stop(processes: Iterable[subprocess.Popen]) -> None:
     for process in processes:
         process.terminate()
@@ -122,15 +129,24 @@ def summarise(runs: list[dict]) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--levels", default="1,8,32,64")
+    parser.add_argument("--levels", "--clients", default="1,8,32,64",
+                        help="client counts, comma-separated")
     parser.add_argument("--seconds", type=float, default=None)
     parser.add_argument("--repeats", type=int, default=None)
     parser.add_argument("--compare-log", action="store_true",
                         help="compare the search log on and off instead of micro-batching")
+    parser.add_argument("--compare-embeddings", action="store_true",
+                        help="compare /v1/search with /v1/embeddings for the same questions")
     parser.add_argument("--json", action="store_true", help="print the JSON report only")
     args = parser.parse_args()
-    variants = ({"log-on": {}, "log-off": {"SEMSEARCH_SEARCH_LOG": "false"}} if args.compare_log
-                else {"batching": {}, "no-batching": {"SEMSEARCH_MICRO_BATCHING": "false"}})
+    requests = {"search": search_request, "embeddings": embeddings_request}
+    if args.compare_log:
+        variants: dict[str, dict[str, str]] = {"log-on": {}, "log-off": {"SEMSEARCH_SEARCH_LOG": "false"}}
+    elif args.compare_embeddings:
+        variants = {"search": {}, "embeddings": {}}
+    else:
+        variants = {"batching": {}, "no-batching": {"SEMSEARCH_MICRO_BATCHING": "false"}}
+    request_of = {name: requests.get(name, search_request) for name in variants}
     seconds = args.seconds or (3.0 if args.quick else 8.0)
     repeats = args.repeats or (1 if args.quick else 3)
     levels = [int(x) for x in args.levels.split(",")]
@@ -145,12 +161,13 @@ def main() -> None:
         urls = {name: f"http://127.0.0.1:{18701 + i}" for i, name in enumerate(variants)}
         try:
             for name in urls:  # warm both: first requests pay one-off costs
-                asyncio.run(drive(urls[name], 4, 1.0))
+                asyncio.run(drive(urls[name], 4, 1.0, request=request_of[name]))
             for level in levels:
                 runs: dict[str, list[dict]] = {a: [], b: []}
                 for _ in range(repeats):
                     for name in (a, b):  # A B A B …
-                        runs[name].append(asyncio.run(drive(urls[name], level, seconds)))
+                        runs[name].append(asyncio.run(drive(urls[name], level, seconds,
+                                                            request=request_of[name])))
                 results["levels"][level] = {n: summarise(r) for n, r in runs.items()}
                 row = results["levels"][level]
                 row["throughput_ratio"] = row[a]["rps"] / row[b]["rps"]
@@ -158,7 +175,12 @@ def main() -> None:
                       f"rps, x{row['throughput_ratio']:.2f}", file=sys.stderr, flush=True)
         finally:
             stop(servers.values())
-    name = ("load-log" if args.compare_log else "load") + ("-quick" if args.quick else "")
+    if args.compare_embeddings:  # at the last level: search vs embeddings, and their ratio
+        last = results["levels"][levels[-1]]
+        results.update(search_rps=last["search"]["rps"], embeddings_rps=last["embeddings"]["rps"],
+                       ratio=last["throughput_ratio"])
+    name = ("load-log" if args.compare_log else "load-embeddings" if args.compare_embeddings
+            else "load") + ("-quick" if args.quick else "")
     write_report(name, results, markdown(results), quiet=args.json)
     if args.json:
         print(json.dumps(results, indent=2))

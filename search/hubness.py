@@ -11,8 +11,10 @@ itself is the sample of the query space that ``r`` needs; neighbours of the same
 similar questions. Measured in ``bench/quality.py``.
 
 Densities are computed when a passage first reaches a candidate list, by one batched
-search of the store, and cached until the store changes (a new build or an online
-write), so they always describe the index being searched.
+search of the store, and kept for the build: a passage written online gets its own
+density when it is first a candidate, while the densities already known stay as they
+are until the next build (recomputing them all after every write would make each write
+cost the next searches a search of the whole index per candidate).
 """
 from __future__ import annotations
 
@@ -31,7 +33,7 @@ def neighbour_density(scores: np.ndarray, ids: np.ndarray, own: set[int], k: int
 
 
 class DensityCache:
-    """Passage id -> density, for the store version it was computed on."""
+    """Passage id -> density, for the build it was computed on."""
 
     def __init__(self) -> None:
         self._version: tuple | None = None
@@ -43,7 +45,7 @@ class DensityCache:
         """Density of each passage in ``vectors`` over its ``k`` nearest neighbours;
         ``siblings[pid]`` holds the passage ids of its own entry (itself included),
         which never count as neighbours."""
-        version = (id(store), store.info.build_id, store.change_seq)
+        version = (id(store), store.info.build_id)
         with self._lock:
             if version != self._version or len(self._values) > _MAX_CACHED:
                 self._version, self._values = version, {}

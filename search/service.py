@@ -164,7 +164,7 @@ class SearchService:
             return []
         k = max(top_k, _MIN_DEPTH) * self.settings.oversample
         limit = store.size if allowed is None else min(store.size, len(allowed))
-        bm25 = lexical.scores(query, allowed) if lexical is not None else None  # every passage's
+        bm25 = lexical.scores(query, allowed) if lexical is not None else None  # sharing a term
         while True:
             cosines = self._candidates(store, bm25, vector, k, allowed, filters, ranking.mode)
             hits = self._rank(session, store, cosines, bm25, vector, ranking)
@@ -176,7 +176,8 @@ class SearchService:
                     allowed: np.ndarray | None, filters: SearchFilters,
                     mode: str) -> dict[int, float | None]:
         """Candidate passages (id -> cosine, None when found by BM25 only) from the dense
-        top k and the lexical top k of ``bm25`` (ids, scores of every passage)."""
+        top k and the lexical top k of ``bm25`` (ids, scores of the passages sharing a
+        term with the query)."""
         out: dict[int, float | None] = {}
         if mode != "lexical":
             scores, ids = store.search(vector[None, :], k, allowed,

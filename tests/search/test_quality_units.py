@@ -95,3 +95,33 @@ def test_dedup_defaults_to_the_stricter_of_high_and_the_duplicate_threshold() ->
     assert default_threshold("dedup", bands, 0.95) == 0.97  # a calibrated high stays the floor
     assert default_threshold("dedup", bands, None) == 0.97
     assert default_threshold("cluster", bands, 0.995) == 0.9
+
+
+def test_lexical_scores_are_bm25s_scores_after_online_changes() -> None:
+    """The inverted index gives what a fresh bm25s index over the same passages gives,
+    after adds and removes (no rebuild in between)."""
+    import json
+
+    import bm25s
+
+    from tests.conftest import REPO
+
+    texts = []
+    for line in (REPO / "data" / "faq_sample.jsonl").read_text("utf-8").splitlines():
+        row = json.loads(line)
+        texts += [row["question"], *row.get("similar_questions", []), row["answer"][:60]]
+    index = LexicalIndex(enumerate(texts[:300]))
+    index.remove(range(0, 300, 7))
+    index.add((i, t) for i, t in enumerate(texts) if i >= 300)
+    index.add([(10_000, "？？"), (10_001, "")])  # no tokens: they still count in the statistics
+    live = {pid: tokens for pid, tokens in index._tokens.items()}
+    reference = bm25s.BM25()
+    reference.index(list(live.values()), show_progress=False)
+    order = np.array(list(live), dtype=np.int64)
+    for query in ("忘记密码了怎么办", "退款多久到账啊 退款", "发票", "会员积分怎么用"):
+        expected = reference.get_scores(tokenize(query))
+        ids, scores = index.scores(query)
+        got = dict(zip(ids.tolist(), scores.tolist()))
+        want = {int(pid): float(s) for pid, s in zip(order, expected) if s > 0}
+        assert set(got) == set(want), query
+        assert all(abs(got[p] - want[p]) <= 1e-5 * max(1.0, want[p]) for p in want), query

@@ -32,7 +32,7 @@ class CountingStore(FaissCollectionIndex):
         return super().search(queries, k, allowed, **kw)
 
 
-def test_densities_are_cached_until_the_store_changes() -> None:
+def test_densities_are_kept_for_the_build_and_computed_for_written_passages() -> None:
     rng = np.random.default_rng(0)
     vectors = rng.normal(size=(20, 8)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
@@ -48,8 +48,12 @@ def test_densities_are_cached_until_the_store_changes() -> None:
     assert cache.densities(store, wanted, siblings, k=3) == first and store.searches == 1
     store.add(np.array([100]), vectors[:1] * 0 + vectors[0])  # a twin of passage 0 arrives
     store.change_seq += 1
+    assert cache.densities(store, wanted, siblings, k=3) == first and store.searches == 1
+    twin = cache.densities(store, {100: vectors[0]}, {100: {100}}, k=3)
+    assert store.searches == 2 and twin[100] > first[0]  # the written passage: its own density
+    store.info = BuildInfo(2, 1, "m", 8, "Flat", 0, 21, 0)  # a new build: all again
     again = cache.densities(store, wanted, siblings, k=3)
-    assert store.searches == 2 and again[0] > first[0]
+    assert store.searches == 3 and again[0] > first[0]
 
 
 class TableEncoder(FakeEncoder):
