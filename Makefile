@@ -7,10 +7,20 @@ TORCH_SPEC ?= torch==2.13.0
 HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
+# GPU=1: a CUDA torch and faiss with GPU support (faiss-gpu-cu12) in place of the CPU
+# wheels. Both faiss wheels provide the same `faiss` module, so the CPU one is removed
+# first; run every later install through make with GPU=1 too, or pip puts faiss-cpu back.
+GPU ?= 0
+FAISS_GPU_SPEC ?= faiss-gpu-cu12>=1.8
+ifeq ($(GPU),1)
+TORCH_SPEC := torch
+endif
 
 PY := $(VENV)/bin/python
 SEMSEARCH := $(VENV)/bin/semsearch
-INSTALLED := $(VENV)/.installed
+MODE := $(if $(filter 1,$(GPU)),gpu,cpu)
+# One stamp per mode: switching modes reinstalls.
+INSTALLED := $(VENV)/.installed-$(MODE)
 
 .PHONY: install model browser-deps test serve bench bench-quick lint clean
 
@@ -20,7 +30,14 @@ $(PY):
 # torch first, so that pip never resolves torch>=2.3 to a multi-GB CUDA build.
 $(INSTALLED): pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet "$(TORCH_SPEC)"
+	if [ "$(GPU)" != 1 ]; then $(PY) -m pip uninstall --quiet -y faiss-gpu-cu12 2>/dev/null || true; fi
 	$(PY) -m pip install --quiet -e ".[test]"
+	if [ "$(GPU)" = 1 ]; then \
+	  $(PY) -m pip uninstall --quiet -y faiss-cpu && \
+	  $(PY) -m pip install --quiet "$(FAISS_GPU_SPEC)" && \
+	  $(PY) -c "import faiss, torch; print('GPU install: faiss GPUs', faiss.get_num_gpus(), '· torch CUDA', torch.cuda.is_available())"; \
+	fi
+	rm -f $(VENV)/.installed-*
 	touch $(INSTALLED)
 
 install: $(INSTALLED)
