@@ -11,10 +11,12 @@ itself is the sample of the query space that ``r`` needs; neighbours of the same
 similar questions. Measured in ``bench/quality.py``.
 
 Densities are computed when a passage first reaches a candidate list, by one batched
-search of the store, and kept for the build: a passage written online gets its own
-density when it is first a candidate, while the densities already known stay as they
-are until the next build (recomputing them all after every write would make each write
-cost the next searches a search of the whole index per candidate).
+search of the store, and kept for the build while online writes are few: a passage
+written online gets its own density when it is first a candidate, while the densities
+already known stay as they are until the writes since they were computed exceed
+``DRIFT`` of the index (recomputing them all after every write would make each write
+cost the next searches a search of the whole index per candidate; a small collection,
+whose densities one write can change a lot, recomputes on every write).
 """
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ from collections.abc import Mapping
 import numpy as np
 
 _MAX_CACHED = 200_000
+DRIFT = 0.01  # changed passages, as a share of the index, that make all densities stale
 
 
 def neighbour_density(scores: np.ndarray, ids: np.ndarray, own: set[int], k: int) -> float:
@@ -33,10 +36,11 @@ def neighbour_density(scores: np.ndarray, ids: np.ndarray, own: set[int], k: int
 
 
 class DensityCache:
-    """Passage id -> density, for the build it was computed on."""
+    """Passage id -> density, for the build it was computed on (and few changes since)."""
 
     def __init__(self) -> None:
         self._version: tuple | None = None
+        self._seq = 0  # the change-log position the densities were computed at
         self._values: dict[tuple[int, int], float] = {}  # (k, passage id) -> density
         self._lock = threading.Lock()
 
@@ -47,8 +51,9 @@ class DensityCache:
         which never count as neighbours."""
         version = (id(store), store.info.build_id)
         with self._lock:
-            if version != self._version or len(self._values) > _MAX_CACHED:
-                self._version, self._values = version, {}
+            drifted = store.change_seq - self._seq > int(DRIFT * store.size)
+            if version != self._version or drifted or len(self._values) > _MAX_CACHED:
+                self._version, self._values, self._seq = version, {}, store.change_seq
             values = self._values
         missing = [pid for pid in vectors if (k, pid) not in values]
         if missing:

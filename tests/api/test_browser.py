@@ -536,10 +536,10 @@ def test_hit_test_tab_keyboard_and_errors(page) -> None:
     assert page.evaluate("location.hash") == "#hittest"
     page.keyboard.press("ArrowRight")
     assert page.get_by_test_id("tab-insights").get_attribute("aria-selected") == "true"
+    page.keyboard.press("End")
+    assert page.get_by_test_id("tab-audit").get_attribute("aria-selected") == "true"
     page.keyboard.press("ArrowRight")  # wraps round to the first tab
     assert page.get_by_test_id("tab-search").get_attribute("aria-selected") == "true"
-    page.keyboard.press("End")
-    assert page.get_by_test_id("tab-insights").get_attribute("aria-selected") == "true"
 
     page.route("**/v1/collections/default/testset*", lambda route: route.fulfill(
         status=503, json={"error": {"code": "not_ready", "message": "warming up", "detail": None}}))

@@ -32,7 +32,10 @@ class CountingStore(FaissCollectionIndex):
         return super().search(queries, k, allowed, **kw)
 
 
-def test_densities_are_kept_for_the_build_and_computed_for_written_passages() -> None:
+def test_densities_are_kept_for_the_build_and_computed_for_written_passages(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from search import hubness
+
+    monkeypatch.setattr(hubness, "DRIFT", 0.1)  # 2 of 21 passages may change
     rng = np.random.default_rng(0)
     vectors = rng.normal(size=(20, 8)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
@@ -51,9 +54,12 @@ def test_densities_are_kept_for_the_build_and_computed_for_written_passages() ->
     assert cache.densities(store, wanted, siblings, k=3) == first and store.searches == 1
     twin = cache.densities(store, {100: vectors[0]}, {100: {100}}, k=3)
     assert store.searches == 2 and twin[100] > first[0]  # the written passage: its own density
-    store.info = BuildInfo(2, 1, "m", 8, "Flat", 0, 21, 0)  # a new build: all again
+    store.change_seq += 2  # more writes than DRIFT allows: all again
     again = cache.densities(store, wanted, siblings, k=3)
     assert store.searches == 3 and again[0] > first[0]
+    store.info = BuildInfo(2, 1, "m", 8, "Flat", 0, 21, 0)  # a new build: all again
+    cache.densities(store, wanted, siblings, k=3)
+    assert store.searches == 4
 
 
 class TableEncoder(FakeEncoder):
