@@ -114,9 +114,15 @@ class DocumentWriter:
         return Prepared(plan, expanded, encoded)
 
     def write(self, session: Session, collection_id: int, prepared: Prepared) -> None:
-        """Write a prepared plan inside the caller's transaction."""
+        """Write a prepared plan inside the caller's transaction: new entries in bulk,
+        changed ones one by one (their old passages go first)."""
+        new = {id(e) for e in prepared.plan.new}
+        repository.insert_documents(session, collection_id,
+                                    [(e, specs, self.digest(e)) for e, specs in prepared.expanded
+                                     if id(e) in new])
         for entry, specs in prepared.expanded:
-            repository.upsert_document(session, collection_id, entry, specs, self.digest(entry))
+            if id(entry) not in new:
+                repository.upsert_document(session, collection_id, entry, specs, self.digest(entry))
         for external_id in prepared.plan.deleted:
             repository.delete_document(session, collection_id, external_id)
 

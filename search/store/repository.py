@@ -11,12 +11,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from sqlalchemy import Text, case, cast, delete, func, or_, select
+from sqlalchemy import Text, case, cast, delete, func, insert, or_, select
 from sqlalchemy.orm import Session
 
 from ..documents import FaqEntry, PassageSpec, text_hash
 from ..errors import InvalidInputError, NotFoundError
-from .models import Change, Collection, Document, DocumentTag, IndexBuild, Passage
+from .models import Change, Collection, Document, DocumentTag, IndexBuild, Passage, utcnow
 
 
 @dataclass
@@ -153,6 +153,55 @@ def upsert_document(session: Session, collection_id: int, entry: FaqEntry,
     added = [r.id for r in rows]
     _log(session, collection_id, added, "add")
     return WriteResult(doc.id, added, removed, changed=True)
+
+
+def insert_documents(session: Session, collection_id: int,
+                     items: Sequence[tuple[FaqEntry, Sequence[PassageSpec], str]]) -> list[WriteResult]:
+    """Insert entries the collection does not hold yet (entry, passages, digest), a few
+    statements per thousand entries instead of a round trip per row: a reindex of a
+    new collection. An entry whose id exists by now (an online write since the plan)
+    is upserted instead."""
+    taken: set[str] = set()
+    ids = [entry.external_id for entry, _, _ in items]
+    for start in range(0, len(ids), 500):
+        taken.update(session.scalars(select(Document.external_id).where(
+            Document.collection_id == collection_id,
+            Document.external_id.in_(ids[start:start + 500]))))
+    fresh = [item for item in items if item[0].external_id not in taken]
+    out = [upsert_document(session, collection_id, *item) for item in items
+           if item[0].external_id in taken]
+    for start in range(0, len(fresh), 1000):
+        out.extend(_insert_block(session, collection_id, fresh[start:start + 1000]))
+    return out
+
+
+def _insert_block(session: Session, collection_id: int,
+                  items: Sequence[tuple[FaqEntry, Sequence[PassageSpec], str]]) -> list[WriteResult]:
+    now = utcnow()
+    doc_ids = list(session.scalars(
+        insert(Document).returning(Document.id, sort_by_parameter_order=True),
+        [{"collection_id": collection_id, "external_id": e.external_id, "doc_type": e.doc_type,
+          "question": e.question, "answer": e.answer, "similar_questions": list(e.similar_questions),
+          "category": e.category, "tags": list(e.tags), "meta": dict(e.metadata),
+          "content_hash": digest, "created_at": now, "updated_at": now}
+         for e, _, digest in items]))
+    tags = [{"document_id": d, "tag": t} for d, (e, _, _) in zip(doc_ids, items)
+            for t in dict.fromkeys(e.tags)]
+    if tags:
+        session.execute(insert(DocumentTag), tags)
+    rows = [{"document_id": d, "collection_id": collection_id, "kind": p.kind, "ordinal": p.ordinal,
+             "text": p.text, "text_hash": text_hash(p.text)}
+            for d, (_, specs, _) in zip(doc_ids, items) for p in specs]
+    passage_ids = list(session.scalars(
+        insert(Passage).returning(Passage.id, sort_by_parameter_order=True), rows)) if rows else []
+    if passage_ids:
+        session.execute(insert(Change), [{"collection_id": collection_id, "passage_id": p,
+                                          "op": "add", "created_at": now} for p in passage_ids])
+    out, at = [], 0
+    for d, (_, specs, _) in zip(doc_ids, items):
+        out.append(WriteResult(d, passage_ids[at:at + len(specs)], [], changed=True))
+        at += len(specs)
+    return out
 
 
 def delete_document(session: Session, collection_id: int, external_id: str) -> list[int]:

@@ -180,3 +180,39 @@ def repository_passages(sessions):  # type: ignore[no-untyped-def]
 
     with sessions() as session:
         return repository.all_passages(session, repository.get_collection(session, "default").id)
+
+
+def test_new_entries_are_written_in_bulk_and_an_online_write_in_between_is_kept(settings) -> None:  # type: ignore[no-untyped-def]
+    """A reindex plans entries as new, an API write inserts one of them before the
+    reindex writes: the bulk insert upserts that one instead of failing, and every
+    passage is in the change log, so a server follows all of it."""
+    from sqlalchemy import func, select
+
+    from indexer.writer import DocumentWriter
+    from search.documents import FaqEntry
+    from search.store import repository
+    from search.store.models import Change, Passage
+    from tests.conftest import FakeEncoder
+
+    sessions = open_database(settings.resolved_database_url)
+    writer = DocumentWriter(settings, FakeEncoder(), sessions)
+    entries = [FaqEntry(f"e{i}", f"问题{i}", f"答案{i}", [f"问法{i}"], tags=["标签", "标签"])
+               for i in range(1500)]
+    with sessions.begin() as session:
+        repository.ensure_collection(session, "default")
+    plan = writer.plan("default", entries, full=False)
+    assert len(plan.new) == 1500
+    prepared = writer.prepare(plan)
+    writer.upsert("default", FaqEntry("e7", "在线写入的问题"))  # arrives after the plan
+    with sessions.begin() as session:
+        coll = repository.get_collection(session, "default")
+        writer.write(session, coll.id, prepared)
+    with sessions() as session:
+        coll = repository.get_collection(session, "default")
+        assert repository.get_document(session, coll.id, "e7").question == "问题7"  # the reindex's
+        assert repository.get_document(session, coll.id, "e1499").tags == ["标签", "标签"]
+        passages = session.scalar(select(func.count()).select_from(Passage))
+        logged = session.scalar(select(func.count()).select_from(Change).where(Change.op == "add"))
+        assert passages == 3000 and logged == 3000 + 1  # e7's online passage was logged too
+        hashes = repository.document_hashes(session, coll.id)
+    assert hashes == {e.external_id: writer.digest(e) for e in entries}
