@@ -7,6 +7,7 @@ is the FAISS + SQLite one, and test_api.py runs against each backend in turn."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -77,12 +78,26 @@ def stop_server(server: LiveServer) -> None:
 
 
 @pytest.fixture(scope="session")
-def sample_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A data directory with the sample FAQ indexed into the default collection."""
-    data_dir = tmp_path_factory.mktemp("served")
+def pristine_sample(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The sample FAQ indexed into the default collection once (a real ``semsearch
+    reindex``) and never served: tests that need a data directory of their own copy it
+    (``copy_indexed``) instead of loading the model to index it again."""
+    data_dir = tmp_path_factory.mktemp("pristine")
     subprocess.run([SEMSEARCH, "reindex", str(SAMPLE)], env=server_env(data_dir), cwd=REPO,
                    check=True, capture_output=True, timeout=600)
     return data_dir
+
+
+def copy_indexed(pristine: Path, dest: Path) -> Path:
+    """``dest`` holding a copy of the indexed sample (database, builds, embedding cache)."""
+    shutil.copytree(pristine, dest, dirs_exist_ok=True)
+    return dest
+
+
+@pytest.fixture(scope="session")
+def sample_data_dir(pristine_sample: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data directory with the sample FAQ indexed into the default collection."""
+    return copy_indexed(pristine_sample, tmp_path_factory.mktemp("served"))
 
 
 BACKENDS = ("faiss-sqlite", "milvus-sqlite", "faiss-postgres")

@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.api.conftest import SAMPLE, SEMSEARCH, server_env, start_server, stop_server
+from tests.api.conftest import SAMPLE, SEMSEARCH, copy_indexed, server_env, start_server, stop_server
 from tests.conftest import REPO
 
 pytestmark = [pytest.mark.model, pytest.mark.slow]
@@ -18,12 +18,8 @@ KEY = "s3cret-key"
 
 
 @pytest.fixture
-def fresh_dir(tmp_path: Path) -> Path:
-    import subprocess
-
-    subprocess.run([SEMSEARCH, "reindex", str(SAMPLE)], env=server_env(tmp_path), check=True,
-                   capture_output=True, timeout=600)
-    return tmp_path
+def fresh_dir(tmp_path: Path, pristine_sample: Path) -> Path:
+    return copy_indexed(pristine_sample, tmp_path)
 
 
 def search_ids(url: str, query: str, k: int = 5) -> list[str]:

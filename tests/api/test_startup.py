@@ -12,17 +12,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.api.conftest import SAMPLE, SEMSEARCH, server_env, start_server, stop_server
+from tests.api.conftest import SEMSEARCH, copy_indexed, server_env, start_server, stop_server
 from tests.backends import free_port
 from tests.conftest import REPO
 
 pytestmark = [pytest.mark.model, pytest.mark.slow]
-
-
-def indexed_dir(data_dir: Path) -> Path:
-    subprocess.run([SEMSEARCH, "reindex", str(SAMPLE)], env=server_env(data_dir), cwd=REPO,
-                   check=True, capture_output=True, timeout=600)
-    return data_dir
 
 
 def build_file(data_dir: Path) -> Path:
@@ -30,8 +24,8 @@ def build_file(data_dir: Path) -> Path:
     return path
 
 
-def test_health_answers_while_the_model_loads(tmp_path: Path) -> None:
-    data_dir = indexed_dir(tmp_path)
+def test_health_answers_while_the_model_loads(tmp_path: Path, pristine_sample: Path) -> None:
+    data_dir = copy_indexed(pristine_sample, tmp_path)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     process = subprocess.Popen([SEMSEARCH, "serve", "--port", str(port)], env=server_env(data_dir),
@@ -63,8 +57,8 @@ def test_health_answers_while_the_model_loads(tmp_path: Path) -> None:
     assert seen[-1] == (200, "ready", 200)
 
 
-def test_ready_names_an_unservable_collection_without_server_paths(tmp_path: Path) -> None:
-    data_dir = indexed_dir(tmp_path)
+def test_ready_names_an_unservable_collection_without_server_paths(tmp_path: Path, pristine_sample: Path) -> None:
+    data_dir = copy_indexed(pristine_sample, tmp_path)
     path = build_file(data_dir)
     path.chmod(0o644)
     path.write_bytes(b"broken")
@@ -93,8 +87,9 @@ def test_ready_names_an_unservable_collection_without_server_paths(tmp_path: Pat
 
 
 @pytest.mark.parametrize("damage", ["truncate", "overwrite"])
-def test_an_index_file_changed_under_a_running_server(tmp_path: Path, damage: str) -> None:
-    data_dir = indexed_dir(tmp_path)
+def test_an_index_file_changed_under_a_running_server(tmp_path: Path, damage: str,
+                                                     pristine_sample: Path) -> None:
+    data_dir = copy_indexed(pristine_sample, tmp_path)
     server = start_server(data_dir, server_env(data_dir))
     try:
         path = build_file(data_dir)
@@ -133,8 +128,9 @@ def small_disk(tmp_path: Path):  # type: ignore[no-untyped-def]
     subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
-def test_a_write_on_a_full_disk_answers_507(small_disk: Path, tmp_path: Path) -> None:
-    data_dir = indexed_dir(small_disk / "data")
+def test_a_write_on_a_full_disk_answers_507(small_disk: Path, tmp_path: Path,
+                                            pristine_sample: Path) -> None:
+    data_dir = copy_indexed(pristine_sample, small_disk / "data")
     server = start_server(data_dir, server_env(data_dir), log_path=tmp_path / "server.log")
     try:
         before = httpx.get(server.url + "/v1/collections").json()

@@ -1,4 +1,4 @@
-"""``semsearch serve --workers 4``: a write through one worker is visible through every
+"""``semsearch serve --workers 2``: a write through one worker is visible through every
 other within 2 s, an offline reindex reaches them all, and /metrics sums all of them.
 
 Requests go out on fresh connections so the kernel spreads them over the workers; each
@@ -16,22 +16,20 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.api.conftest import (SAMPLE, SEMSEARCH, LiveServer, server_env, start_server,
-                                stop_server)
+from tests.api.conftest import (SAMPLE, SEMSEARCH, LiveServer, copy_indexed, server_env,
+                                start_server, stop_server)
 from tests.conftest import REPO
 
 pytestmark = [pytest.mark.model, pytest.mark.slow]
-WORKERS = 4
+WORKERS = 2  # as many as cores here: more only make the model loads queue up
 VISIBLE_WITHIN_S = 2.0
 HEADER = "X-Semsearch-Worker"
 
 
 @pytest.fixture(scope="module")
-def four_workers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    data_dir = tmp_path_factory.mktemp("workers")
+def workers(tmp_path_factory: pytest.TempPathFactory, pristine_sample: Path) -> Iterator[LiveServer]:
+    data_dir = copy_indexed(pristine_sample, tmp_path_factory.mktemp("workers"))
     env = server_env(data_dir, SEMSEARCH_RELOAD_INTERVAL_S="1.0")  # the default interval
-    subprocess.run([SEMSEARCH, "reindex", str(SAMPLE)], env=env, cwd=REPO, check=True,
-                   capture_output=True, timeout=600)
     server = start_server(data_dir, env, workers=WORKERS, timeout=600)
     try:
         wait_for_workers(server.url)
@@ -98,55 +96,55 @@ def assert_visible_everywhere(answers: dict[str, list[tuple[float, bool]]], writ
     return {w: max([t for t, ok in a if not ok], default=0.0) for w, a in answers.items()}
 
 
-def test_a_write_through_one_worker_reaches_every_worker_within_2s(four_workers: LiveServer) -> None:
-    url = four_workers.url + "/v1/collections/default/documents/w-1"
+def test_a_write_through_one_worker_reaches_every_worker_within_2s(workers: LiveServer) -> None:
+    url = workers.url + "/v1/collections/default/documents/w-1"
     entry = {"question": "你们支持数字人民币付款吗", "similar_questions": ["能用数字人民币吗"],
              "category": "支付"}
     r = httpx.put(url, json=entry, timeout=60)
     written, writer = time.monotonic(), r.headers[HEADER]
     assert r.status_code == 200
-    last_miss = assert_visible_everywhere(probe(four_workers.url, "能用数字人民币付款吗", has("w-1"), written), writer)
+    last_miss = assert_visible_everywhere(probe(workers.url, "能用数字人民币付款吗", has("w-1"), written), writer)
     print(f"write via {writer}; last miss per worker (s): {last_miss}")
 
     r = httpx.delete(url, timeout=60)
     deleted, writer = time.monotonic(), r.headers[HEADER]
     assert r.status_code == 204
     gone = lambda r: not has("w-1")(r)  # noqa: E731
-    last_miss = assert_visible_everywhere(probe(four_workers.url, "能用数字人民币付款吗", gone, deleted), writer)
+    last_miss = assert_visible_everywhere(probe(workers.url, "能用数字人民币付款吗", gone, deleted), writer)
     print(f"delete via {writer}; last miss per worker (s): {last_miss}")
 
 
-def test_an_offline_reindex_reaches_every_worker(four_workers: LiveServer, tmp_path: Path) -> None:
-    info = four_workers.url + "/v1/info"
+def test_an_offline_reindex_reaches_every_worker(workers: LiveServer, tmp_path: Path) -> None:
+    info = workers.url + "/v1/info"
     old = httpx.get(info, timeout=30).json()["collections"]["default"]["build_id"]
     rows = [json.loads(x) for x in SAMPLE.read_text("utf-8").splitlines()]
     rows.append({"id": "w-swap", "question": "能用礼品卡抵扣运费吗", "category": "优惠"})
     source = tmp_path / "v2.jsonl"
     source.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), "utf-8")
-    four_workers.cli("reindex", str(source))
+    workers.cli("reindex", str(source))
     done = time.monotonic()
     serving: dict[str, int] = {}  # worker -> the build it reported last
     while time.monotonic() - done < 30 and (len(serving) < WORKERS or old in serving.values()):
         r = httpx.get(info, timeout=30)
         serving[r.headers[HEADER]] = r.json()["collections"]["default"]["build_id"]
     assert len(serving) == WORKERS and old not in serving.values(), serving
-    answers = probe(four_workers.url, "礼品卡可以抵运费吗", has("w-swap"), done, settle=0.0)
+    answers = probe(workers.url, "礼品卡可以抵运费吗", has("w-swap"), done, settle=0.0)
     assert all(ok for a in answers.values() for _, ok in a)
 
 
-def test_metrics_sum_every_worker(four_workers: LiveServer) -> None:
+def test_metrics_sum_every_worker(workers: LiveServer) -> None:
     def searches() -> float:
-        text = httpx.get(four_workers.url + "/metrics", timeout=30).text
+        text = httpx.get(workers.url + "/metrics", timeout=30).text
         return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
                    if line.startswith("semsearch_requests_total{") and 'route="/v1/search"' in line)
 
     before = searches()
-    answers = probe(four_workers.url, "退款多久到账", lambda r: True, time.monotonic(), settle=0.0)
+    answers = probe(workers.url, "退款多久到账", lambda r: True, time.monotonic(), settle=0.0)
     sent = sum(len(a) for a in answers.values())
     assert len(answers) == WORKERS
     totals = {searches() for _ in range(8)}  # scraped through several workers: one total
     assert totals == {before + sent}, (before, sent, totals)
-    text = httpx.get(four_workers.url + "/metrics", timeout=30).text
+    text = httpx.get(workers.url + "/metrics", timeout=30).text
     assert "semsearch_top_hit_none_share" in text and "semsearch_index_vectors" in text
 
 
