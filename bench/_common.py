@@ -136,3 +136,19 @@ def write_report(name: str, payload: dict[str, Any], markdown: str,
 
 def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def covid_faq() -> tuple[list[dict], dict[str, list[str]], list[dict]]:
+    """COVID's standard questions (corpus rows), the train-split queries of each as its
+    similar questions (by entry id), and every query row: the FAQ the benchmarks of the
+    FAQ loop build."""
+    import json
+
+    folder = DATASETS / "covid_qsim_tianchi"
+    queries = [json.loads(x) for x in (folder / "queries.jsonl").open(encoding="utf-8")]
+    similar: dict[str, list[str]] = {}
+    for q in queries:
+        if q["split"] == "train":
+            similar.setdefault(q["relevant_ids"][0], []).append(q["query"])
+    corpus = [json.loads(x) for x in (folder / "corpus.jsonl").open(encoding="utf-8")]
+    return corpus, similar, queries

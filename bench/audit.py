@@ -27,7 +27,7 @@ from datetime import datetime, timezone
 
 import numpy as np
 
-from _common import DATASETS, ROOT, environment, log, markdown_table, write_report
+from _common import DATASETS, ROOT, covid_faq, environment, log, markdown_table, write_report
 
 from indexer.evaluate import COLLECTION, scratch_index
 from search import audit
@@ -40,13 +40,7 @@ from search.store import searchlog
 
 
 def faq_and_traffic() -> tuple[list[FaqEntry], list[str]]:
-    folder = DATASETS / "covid_qsim_tianchi"
-    queries = [json.loads(x) for x in (folder / "queries.jsonl").open(encoding="utf-8")]
-    similar: dict[str, list[str]] = {}
-    for q in queries:
-        if q["split"] == "train":
-            similar.setdefault(q["relevant_ids"][0], []).append(q["query"])
-    corpus = [json.loads(x) for x in (folder / "corpus.jsonl").open(encoding="utf-8")]
+    corpus, similar, queries = covid_faq()
     entries = [FaqEntry(d["id"], d["text"], category=d["title"],
                         similar_questions=similar.get(d["id"], [])) for d in corpus]
     return entries, [q["query"] for q in queries if q["split"] == "dev"]

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import httpx
 
-from _common import DATASETS, environment, log, markdown_table, write_report
+from _common import DATASETS, covid_faq, environment, log, markdown_table, write_report
 from load import SEMSEARCH, server_env, start, stop
 
 PORT = 18731
@@ -39,13 +39,7 @@ PURITY = 0.9
 
 
 def faq_and_traffic(seed: int, remove: int) -> tuple[list[dict], list[tuple[str, str]], set[str]]:
-    folder = DATASETS / "covid_qsim_tianchi"
-    queries = [json.loads(x) for x in (folder / "queries.jsonl").open(encoding="utf-8")]
-    similar: dict[str, list[str]] = {}
-    for q in queries:
-        if q["split"] == "train":
-            similar.setdefault(q["relevant_ids"][0], []).append(q["query"])
-    corpus = [json.loads(x) for x in (folder / "corpus.jsonl").open(encoding="utf-8")]
+    corpus, similar, queries = covid_faq()
     removed = set(random.Random(seed).sample(sorted(d["id"] for d in corpus), remove))
     faq = [{"id": d["id"], "question": d["text"], "category": d["title"],
             "similar_questions": similar.get(d["id"], [])} for d in corpus if d["id"] not in removed]

@@ -7,7 +7,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from .common import console, load_encoder, out, print_json, settings
+from .common import collection_service, console, out, print_json
 
 SHOWN = 30  # rows per table; the rest are counted
 
@@ -20,17 +20,10 @@ def audit(
     with different answers, conflicts), similar questions nearer another entry than their
     own (misfiled), and the entries no logged search had as its first hit (unreached)."""
     from search import audit as faq_audit
-    from search.service import SearchService
-    from search.store import repository
-    from search.store.db import open_database
 
-    name = collection or settings().default_collection
-    sessions = open_database(settings().resolved_database_url)
-    with sessions() as session:  # an unknown collection fails before the model loads
-        repository.get_collection(session, name)
-    encoder = load_encoder()
+    name, service = collection_service(collection)
     with console.status("comparing every pair of questions…"):
-        result = faq_audit.compute(SearchService(settings(), encoder, sessions), name)
+        result = faq_audit.compute(service, name)
     if as_json:
         print_json(result.as_json())
         return

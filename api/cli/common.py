@@ -57,3 +57,17 @@ def load_encoder():  # type: ignore[no-untyped-def]
         threading.Thread(target=warm_up, name="warm-jieba", daemon=True).start()
     with console.status(f"loading {resolve_model(s).profile.name}…"):
         return Encoder.from_settings(s)
+
+
+def collection_service(collection: str | None):  # type: ignore[no-untyped-def]
+    """(name, SearchService) for a command over one collection: an unknown collection
+    fails before the model loads."""
+    from search.service import SearchService
+    from search.store import repository
+    from search.store.db import open_database
+
+    name = collection or settings().default_collection
+    sessions = open_database(settings().resolved_database_url)
+    with sessions() as session:
+        repository.get_collection(session, name)
+    return name, SearchService(settings(), load_encoder(), sessions)

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from .common import console, load_encoder, out, print_json, settings
+from .common import collection_service, console, out, print_json
 
 
 def insights(
@@ -21,18 +21,11 @@ def insights(
     """Searches per day and band shares, the most-hit entries, and the unanswered
     questions grouped by meaning, with a suggestion per group."""
     from search import insights as found_insights
-    from search.service import SearchService
-    from search.store import repository
-    from search.store.db import open_database
 
     window = found_insights.parse_time(since), found_insights.parse_time(until)
-    name = collection or settings().default_collection
-    sessions = open_database(settings().resolved_database_url)
-    with sessions() as session:  # an unknown collection fails before the model loads
-        repository.get_collection(session, name)
-    encoder = load_encoder()
+    name, service = collection_service(collection)
     with console.status("grouping the unanswered questions…"):
-        result = found_insights.compute(SearchService(settings(), encoder, sessions), name, *window)
+        result = found_insights.compute(service, name, *window)
     if as_json:
         print_json(result.as_json())
         return

@@ -24,15 +24,20 @@ FAQ = [{"id": "refund", "question": "退款多久到账", "answer": "三到五�
        {"id": "address", "question": "怎么修改收货地址", "answer": "在订单页修改"}]
 
 
-@pytest.fixture
-def logged(settings, tmp_path):  # type: ignore[no-untyped-def]
+def index_faq(settings, tmp_path, rows: list[dict]):  # type: ignore[no-untyped-def]
+    """``rows`` reindexed into "default" with the fake encoder: (sessions, encoder, service)."""
     sessions = open_database(settings.resolved_database_url)
     encoder = FakeEncoder()
-    reindex(settings, sessions, encoder, write_source(tmp_path / "faq.jsonl", FAQ), "default",
+    reindex(settings, sessions, encoder, write_source(tmp_path / "faq.jsonl", rows), "default",
             console=QUIET)
     service = SearchService(settings, encoder, sessions)
     service.registry.refresh()
-    return settings, sessions, encoder, service
+    return sessions, encoder, service
+
+
+@pytest.fixture
+def logged(settings, tmp_path):  # type: ignore[no-untyped-def]
+    return (settings, *index_faq(settings, tmp_path, FAQ))
 
 
 def ask(service: SearchService, sessions, questions: list[str], when: datetime | None = None,  # type: ignore[no-untyped-def]

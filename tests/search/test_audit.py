@@ -13,15 +13,10 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from indexer.reindex import reindex
 from search import audit
 from search.errors import InputTooLargeError, NotFoundError
-from search.service import SearchService
 from search.store import repository
-from search.store.db import open_database
-from tests.conftest import FakeEncoder
-from tests.indexer.test_insights import ask
-from tests.indexer.test_reindex import QUIET, write_source
+from tests.indexer.test_insights import ask, index_faq
 
 FAQ = [{"id": "refund", "question": "退款多久到账", "answer": "三到五个工作日"},
        {"id": "refund-copy", "question": "退款多久到账", "answer": "三到五个\u3000工作日 "},
@@ -38,13 +33,7 @@ FAQ = [{"id": "refund", "question": "退款多久到账", "answer": "三到五�
 
 @pytest.fixture
 def faq(settings, tmp_path):  # type: ignore[no-untyped-def]
-    sessions = open_database(settings.resolved_database_url)
-    encoder = FakeEncoder()
-    reindex(settings, sessions, encoder, write_source(tmp_path / "faq.jsonl", FAQ), "default",
-            console=QUIET)
-    service = SearchService(settings, encoder, sessions)
-    service.registry.refresh()
-    return sessions, encoder, service
+    return index_faq(settings, tmp_path, FAQ)
 
 
 def pairs(found: list[audit.Duplicate]) -> dict[frozenset[str], audit.Duplicate]:
