@@ -39,6 +39,7 @@ def test_queued_rows_are_written_and_known(settings) -> None:  # type: ignore[no
 def test_a_full_queue_drops_and_counts_instead_of_blocking(settings, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     sessions = open_database(settings.resolved_database_url)
     monkeypatch.setattr(writer_module, "QUEUE_MAX", 2)
+    monkeypatch.setattr(writer_module, "LINGER_S", 0.0)  # a batch would take the queue's rows
     log = SearchLogWriter(sessions, keep_days=90)
     log._write = lambda rows: __import__("time").sleep(0.5)  # a slow database
     before = metrics.SEARCH_LOG_DROPPED._value.get()
