@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.api.conftest import SAMPLE, SEMSEARCH, server_env
+from tests.api.conftest import SAMPLE, SEMSEARCH, copy_indexed, server_env
 from tests.conftest import REPO
 
 pytestmark = [pytest.mark.model, pytest.mark.slow]
@@ -21,8 +21,8 @@ def cli(data_dir: Path, *args: str) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=900)
 
 
-def test_hit_tests_calibration_and_the_reindex_gate(tmp_path: Path) -> None:
-    assert cli(tmp_path, "reindex", str(SAMPLE)).returncode == 0
+def test_hit_tests_calibration_and_the_reindex_gate(tmp_path: Path, pristine_sample: Path) -> None:
+    copy_indexed(pristine_sample, tmp_path)  # the sample, indexed by `semsearch reindex`
     for name in QUESTIONS:
         done = cli(tmp_path, "testset", "import", str(REPO / "data" / name))
         assert done.returncode == 0, done.stderr
