@@ -117,6 +117,12 @@ class Engine:
             return {"start-up": "the model and the indexes are still loading"}
         return dict(self.registry.errors)
 
+    def flush_search_log(self) -> None:
+        """Wait until the searches this worker queued are written: what reads the log
+        (insights, the audit) calls it first, so it sees the search sent just before."""
+        if self.search_log is not None:
+            self.search_log.flush()
+
     def refresh(self) -> None:
         self.registry.refresh()
         for name in self.registry.names():

@@ -19,5 +19,8 @@ async def get_audit(collection: str, engine: EngineDep) -> dict:
     with different answers also as conflicts), similar questions nearer another entry
     than their own (misfiled), and the entries no logged search had as its first hit
     (unreached; null with ``unreached_reason`` when the log cannot tell)."""
-    found = await run_in_threadpool(audit.compute, engine.service, collection)
-    return found.as_json()
+    def run() -> dict:
+        engine.flush_search_log()
+        return audit.compute(engine.service, collection).as_json()
+
+    return await run_in_threadpool(run)

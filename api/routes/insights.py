@@ -23,8 +23,12 @@ async def get_insights(collection: str, engine: EngineDep, since: str | None = S
     """Searches per day and band shares, the most-hit entries, and the unanswered
     questions grouped by meaning, biggest first, each with a suggestion."""
     window = insights.parse_time(since), insights.parse_time(until)
-    found = await run_in_threadpool(insights.compute, engine.service, collection, *window)
-    return found.as_json()
+
+    def run() -> dict:
+        engine.flush_search_log()
+        return insights.compute(engine.service, collection, *window).as_json()
+
+    return await run_in_threadpool(run)
 
 
 @router.post("/insights/apply", dependencies=[WriteAccess])
@@ -33,6 +37,7 @@ async def apply(collection: str, body: ApplyIn, engine: EngineDep) -> dict:
     window = insights.parse_time(body.since), insights.parse_time(body.until)
 
     def run(e: Engine) -> dict:
+        e.flush_search_log()
         done = apply_insights.apply(e.service, e.writer, collection, body.group_id, body.action,
                                     entry_id=body.entry_id, answer=body.answer,
                                     since=window[0], until=window[1])
