@@ -238,34 +238,6 @@ def changes_since(session: Session, collection_id: int, seq: int) -> list[tuple[
     return [tuple(r) for r in rows]  # type: ignore[misc]
 
 
-def passages_with_documents(session: Session, passage_ids: Sequence[int]
-                            ) -> dict[int, tuple[Passage, Document]]:
-    """Passages and their documents in one query; ids that no longer exist are absent."""
-    if not passage_ids:
-        return {}
-    rows = session.execute(select(Passage, Document).join(Document)
-                           .where(Passage.id.in_(list(passage_ids))))
-    return {p.id: (p, d) for p, d in rows}
-
-
-def document_passages(session: Session, document_ids: Sequence[int], question_space: str,
-                      passage_space: str) -> list[tuple[Passage, bytes | None]]:
-    """Every passage of the given documents with its cached vector (None if uncached),
-    looked up in the cache space of its role (questions, or answers and chunks)."""
-    if not document_ids:
-        return []
-    from ..documents import QUESTION_KINDS
-    from .models import EmbeddingCache
-
-    space = case((Passage.kind.in_(QUESTION_KINDS), question_space), else_=passage_space)
-    rows = session.execute(
-        select(Passage, EmbeddingCache.vector)
-        .outerjoin(EmbeddingCache, (EmbeddingCache.text_hash == Passage.text_hash)
-                   & (EmbeddingCache.model_id == space))
-        .where(Passage.document_id.in_(list(document_ids))))
-    return [(p, v) for p, v in rows]
-
-
 class CandidateRow(NamedTuple):
     """One passage of a candidate entry, with what ranking and a hit need."""
 

@@ -146,9 +146,9 @@ def test_questions_and_answers_are_encoded_and_cached_in_their_roles(settings, t
     # every passage of a hit is scored from the cache, each in its own space
     service = SearchService(settings, encoder, sessions)
     with sessions() as session:
-        doc_ids = [d for d, in session.execute(select(repository.Document.id))]
-        found = repository.document_passages(session, doc_ids, "fake-model|问：", "fake-model")
-    assert found and all(blob is not None for _, blob in found)
+        passage_ids = [p for p, in session.execute(select(repository.Passage.id))]
+        found = repository.candidate_passages(session, passage_ids, "fake-model|问：", "fake-model")
+    assert found and all(row.vector is not None for row in found)
     assert top(service, rows[0]["question"]) == rows[0]["id"]
     # the same model with questions encoded as passages is another configuration
     plain = FakeEncoder()

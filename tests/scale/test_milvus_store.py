@@ -2,6 +2,7 @@
 filters as FAISS, read-after-write, the consistency guard, alias swaps and pruning."""
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -76,15 +77,15 @@ def test_filters_run_inside_milvus(tmp_path, postgres) -> None:  # type: ignore[
     _, ids = store.search(vector, 50, None, category="物流")  # no id list: Milvus filters
     found = [int(i) for i in ids[0] if i >= 0]
     with sessions() as session:
-        rows = repository.passages_with_documents(session, found)
+        rows = repository.candidate_passages(session, found, "", "")
         by_category = repository.filtered_passage_ids(
             session, repository.get_collection(session, "default").id, "物流", [])
-    assert found and {d.category for _, d in rows.values()} == {"物流"}
+    assert found and {r.category for r in rows} == {"物流"}
     assert len(found) == min(50, len(by_category))
     _, ids = store.search(vector, 50, None, tags=("防诈骗",))
     with sessions() as session:
-        docs = [d for _, d in repository.passages_with_documents(session, [int(i) for i in ids[0] if i >= 0]).values()]
-    assert docs and all("防诈骗" in d.tags for d in docs)
+        docs = repository.candidate_passages(session, [int(i) for i in ids[0] if i >= 0], "", "")
+    assert docs and all("防诈骗" in json.loads(d.tags_json) for d in docs)
     hits = service.search("快递", top_k=5, filters=SearchFilters(category="物流")).hits
     assert len(hits) == 5 and {h.category for h in hits} == {"物流"}
 
