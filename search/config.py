@@ -89,6 +89,9 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     api_keys: str = ""  # comma-separated; when set, write routes need one
+    # Dify's external knowledge API: POST /retrieval, and also <dify_prefix>/retrieval
+    # (Dify appends /retrieval to the endpoint it is given, e.g. https://host/dify).
+    dify_prefix: str = Field(default="", pattern=r"^(/[A-Za-z0-9._~-]+)*$")
     cors_origins: str = ""
     max_query_chars: int = Field(default=1000, ge=1)
     # One entry (PUT or a source row): every text is encoded on each write.

@@ -59,8 +59,9 @@ def _log(engine: Engine, options: SearchOptions, user: str | None, results: list
     return ids
 
 
-async def _run(engine: Engine, queries: list[str], options: SearchOptions,
-               user: str | None) -> list[tuple[SearchResult, str | None]]:
+async def run_searches(engine: Engine, queries: list[str], options: SearchOptions,
+                       user: str | None) -> list[tuple[SearchResult, str | None]]:
+    """Encode, search and log each query as /v1/search does (the Dify route too)."""
     started = time.perf_counter()
     normalized = [engine.service.normalize_query(q) for q in queries]
     vectors = await engine.batcher.encode(normalized, "query")
@@ -81,7 +82,7 @@ async def _run(engine: Engine, queries: list[str], options: SearchOptions,
 @router.post("/search", response_model=SearchResponse)
 async def search(body: SearchRequest, engine: EngineDep) -> SearchResponse:
     """Top-k FAQ entries for one question, with cosine scores and bands."""
-    ((result, search_id),) = await _run(engine, [body.query], body, body.user)
+    ((result, search_id),) = await run_searches(engine, [body.query], body, body.user)
     return _response(engine, result, search_id)
 
 
@@ -93,6 +94,6 @@ async def search_batch(body: BatchSearchRequest, engine: EngineDep,
         raise InputTooLargeError(f"{len(body.queries)} queries; the limit is "
                                  f"{settings.max_batch_queries}", {"limit": settings.max_batch_queries})
     started = time.perf_counter()
-    results = await _run(engine, body.queries, body, body.user)
+    results = await run_searches(engine, body.queries, body, body.user)
     return BatchSearchResponse(results=[_response(engine, r, i) for r, i in results],
                                took_ms=round((time.perf_counter() - started) * 1000, 3))
