@@ -18,8 +18,9 @@ from search.config import Settings, get_settings
 
 from . import errors, metrics
 from .engine import Engine, worker_id
-from .routes import (audit, compat, documents, embeddings, feedback, files, insights, ops,
-                     search, testsets, texts, web)
+from .routes import (audit, compat, dify, documents, embeddings, feedback, files, insights,
+                     models, ops, rerank, search, tei, testsets, texts, web)
+from .shapes import render_for_path
 
 STATIC_DIR = Path(__file__).parent / "static"
 log = logging.getLogger("semsearch.api")
@@ -56,9 +57,10 @@ class BodyLimit:
 
     @staticmethod
     async def _reject(scope: Scope, receive: Receive, send: Send, limit: int) -> None:
-        response = errors.error_response(413, "input_too_large",
-                                         f"request body is larger than {limit} bytes",
-                                         {"limit": limit})
+        message = f"request body is larger than {limit} bytes"
+        shaped = render_for_path(scope["path"])  # a compatibility route's own error shape
+        response = (shaped(413, "input_too_large", message) if shaped else
+                    errors.error_response(413, "input_too_large", message, {"limit": limit}))
         await response(scope, receive, send)
 
 
@@ -145,9 +147,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         response.headers["X-Semsearch-Worker"] = worker_id()  # which process answered
         return response
 
-    for module in (search, feedback, insights, audit, texts, embeddings, compat, documents,
-                   files, testsets, ops, web):
+    for module in (search, feedback, insights, audit, texts, embeddings, models, rerank, compat,
+                   dify, tei, documents, files, testsets, ops, web):
         app.include_router(module.router)
+    if settings.dify_prefix:
+        app.include_router(dify.router, prefix=settings.dify_prefix)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     return app

@@ -15,6 +15,7 @@ from ..deps import EngineDep, SettingsDep
 from ..engine import Engine
 from ..schemas import (EmbeddingItem, EmbeddingsRequest, EmbeddingsResponse, ErrorResponse,
                        SimilarityRequest, SimilarityResponse, SimilarityScore, Usage)
+from .models import serves
 
 router = APIRouter(prefix="/v1", tags=["embeddings"], responses={422: {"model": ErrorResponse}})
 
@@ -55,9 +56,9 @@ async def similarity(body: SimilarityRequest, engine: EngineDep,
 
 
 def _check_model(engine: Engine, requested: str | None) -> None:
+    """Any name of the served model, in any case (see GET /v1/models), or none."""
     profile = engine.encoder.profile
-    names = {profile.name, profile.name.split("/")[-1], *profile.aliases, "default", "semsearch"}
-    if requested and requested not in names:
+    if requested and not serves(profile, requested):
         raise InvalidInputError(f"model {requested!r} is not served here; this server serves "
                                 f"{profile.name!r}", {"model": profile.name})
 
