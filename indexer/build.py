@@ -26,8 +26,10 @@ import numpy as np
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from search import builds
 from search import index as faiss_index
 from search.builds import Identity
+from search.lexical import LexicalIndex
 from search.config import Settings
 from search.errors import NotFoundError
 from search.store import embeddings, repository, snapshots
@@ -127,9 +129,21 @@ def build_in(session: Session, coll: Collection, identity: Identity, settings: S
                      index_kind=built.kind, nlist=built.nlist, nprobe=built.nprobe,
                      vector_count=len(ids), file=str(relative), sha256=digest,
                      change_seq=seq, recall_at_10=built.recall_at_10)
+    save_lexical(session, coll, row, [(r[0], r[2]) for r in rows], data_dir, effects)
     record(session, coll, row, encoder)
     return BuildReport(row.id, built.kind, len(ids), built.nprobe, built.recall_at_10,
                        time.perf_counter() - started)
+
+
+def save_lexical(session: Session, coll: Collection, row: IndexBuild,
+                 passages: list[tuple[int, str]], data_dir: Path, effects: SideEffects) -> None:
+    """Save the build's lexical index beside it, so that a server starts without
+    tokenising the corpus; passages the active build's index holds are not tokenised
+    again."""
+    previous = builds.load_lexical(data_dir, builds.active_build(session, coll.id))
+    path = builds.lexical_file(data_dir, row)
+    effects.on_failure(lambda: path.unlink(missing_ok=True))
+    LexicalIndex.build(passages, reuse=previous).save(path)
 
 
 def record(session: Session, coll: Collection, row: IndexBuild, encoder) -> None:  # type: ignore[no-untyped-def]
@@ -180,10 +194,10 @@ def list_builds(sessions: sessionmaker[Session], collection: str | None
 def prune(sessions: sessionmaker[Session], collection_id: int, settings: Settings) -> None:
     """Keep the newest ``keep_builds`` builds (and always the active one); delete the rest."""
     with sessions.begin() as session:
-        builds = list(session.scalars(select(IndexBuild)
-                                      .where(IndexBuild.collection_id == collection_id)
-                                      .order_by(IndexBuild.id.desc())))
-        doomed = [b for b in builds[settings.keep_builds:] if not b.active]
+        newest_first = list(session.scalars(select(IndexBuild)
+                                            .where(IndexBuild.collection_id == collection_id)
+                                            .order_by(IndexBuild.id.desc())))
+        doomed = [b for b in newest_first[settings.keep_builds:] if not b.active]
         for build in doomed:
             session.delete(build)
     remove_build_files(sessions, collection_id, doomed, settings)
@@ -193,6 +207,7 @@ def remove_build_files(sessions: sessionmaker[Session], collection_id: int,
                        doomed: list[IndexBuild], settings: Settings) -> None:
     """Delete the files (or Milvus collections) of build records already deleted."""
     for build in doomed:
+        builds.lexical_file(settings.data_dir, build).unlink(missing_ok=True)
         if build.backend == "faiss":
             (settings.data_dir / build.file).unlink(missing_ok=True)
     collections = [b.file for b in doomed if b.backend == "milvus"]

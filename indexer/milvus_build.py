@@ -41,7 +41,7 @@ def build_milvus(session: Session, coll: Collection, identity: Identity, setting
     """A new Milvus collection holding every passage ``session`` sees, recorded and
     activated in its transaction; dropped again if that does not commit, and the alias
     moved only once it has."""
-    from .build import BuildReport, _load_vectors, record
+    from .build import BuildReport, _load_vectors, record, save_lexical
 
     started = time.perf_counter()
     seq = repository.last_change_seq(session, coll.id)
@@ -72,6 +72,7 @@ def build_milvus(session: Session, coll: Collection, identity: Identity, setting
                      normalization=identity.normalization, index_kind=f"milvus:{kind}",
                      nlist=int(params.get("nlist", 0)), nprobe=0, vector_count=count,
                      file=name, sha256="-", change_seq=seq, recall_at_10=None)
+    save_lexical(session, coll, row, list(zip(ids.tolist(), texts)), settings.data_dir, effects)
     record(session, coll, row, encoder)
     effects.on_commit(lambda: point_alias(milvus, alias, name))
     return BuildReport(row.id, f"milvus:{kind}", count, 0, None, time.perf_counter() - started)

@@ -7,6 +7,7 @@ caller keeps whatever good build it already holds.
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,9 +17,12 @@ from sqlalchemy.orm import Session
 
 from . import index as faiss_index
 from .errors import IndexCorruptError, IndexMismatchError
+from .lexical import LexicalIndex
 from .store import embeddings, repository
 from .store.models import IndexBuild
 from .vectorstore import BuildInfo, FaissCollectionIndex, FileStamp
+
+log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Identity:
@@ -36,6 +40,34 @@ class Identity:
             if recorded != wanted:
                 out.append(f"{field}: build has {recorded!r}, configured {wanted!r}")
         return out
+
+
+def lexical_file(data_dir: Path, build: IndexBuild) -> Path:
+    """Where a build's lexical index is saved: beside its FAISS file (for a Milvus build,
+    named after its Milvus collection)."""
+    return data_dir / "builds" / f"{Path(build.file).name}.lexical.npz"
+
+
+def load_lexical(data_dir: Path, build: IndexBuild | None) -> LexicalIndex | None:
+    """The build's saved lexical index, or None (with the reason logged) when it has
+    none that can be read: an older build, another tokeniser version, a damaged file."""
+    if build is None:
+        return None
+    path = lexical_file(data_dir, build)
+    try:
+        index = LexicalIndex.load(path)
+    except FileNotFoundError:
+        log.info("build %s has no saved lexical index; tokenising its passages", build.id)
+        return None
+    except (OSError, ValueError) as exc:
+        log.warning("build %s: lexical index %s cannot be read (%s); tokenising its passages",
+                    build.id, path.name, exc)
+        return None
+    if len(index) != build.vector_count:
+        log.warning("build %s: lexical index %s holds %d passages, the build %d; tokenising "
+                    "its passages", build.id, path.name, len(index), build.vector_count)
+        return None
+    return index
 
 
 def active_build(session: Session, collection_id: int) -> IndexBuild | None:

@@ -151,7 +151,7 @@ class CollectionRegistry:
                 self._failed[coll.name] = (key, exc.message)  # server's may pass: retry
             raise
         self._failed.pop(coll.name, None)
-        lexical = self._open_lexical(session, coll)
+        lexical = self._open_lexical(session, coll, build)
         applied = builds.catch_up(fresh, session, self.encoder)
         self._apply_lexical(lexical, applied)
         self._stores[coll.name] = fresh  # atomic swaps of one reference each
@@ -167,9 +167,14 @@ class CollectionRegistry:
             return ("missing",)
         return (st.st_size, st.st_mtime_ns, st.st_ino)
 
-    def _open_lexical(self, session: Session, coll: Collection) -> LexicalIndex | None:
+    def _open_lexical(self, session: Session, coll: Collection, build) -> LexicalIndex | None:  # type: ignore[no-untyped-def]
+        """The build's saved lexical index (the change log after it is applied next), or
+        one tokenised from the passages the database holds now."""
         if not self.use_lexical:
             return None
+        saved = builds.load_lexical(self.settings.data_dir, build)
+        if saved is not None:
+            return saved
         return LexicalIndex((pid, text) for pid, _, text in repository.all_passages(session, coll.id))
 
     @staticmethod

@@ -19,7 +19,7 @@ from .collections import CollectionRegistry
 from .config import Settings
 from .errors import InputTooLargeError, InvalidInputError
 from .fusion import merge_scores, ranking_keys
-from .lexical import LexicalIndex, lookup, top_scores
+from .lexical import LexicalIndex, LexicalScores
 from .store import embeddings, repository
 from .text import normalize
 from .tuning import Ranking, Tuning
@@ -172,24 +172,23 @@ class SearchService:
                 return hits
             k = min(k * 4, max(limit, 1))
 
-    def _candidates(self, store, bm25: tuple | None, vector: np.ndarray, k: int,  # type: ignore[no-untyped-def]
+    def _candidates(self, store, bm25: LexicalScores | None, vector: np.ndarray, k: int,  # type: ignore[no-untyped-def]
                     allowed: np.ndarray | None, filters: SearchFilters,
                     mode: str) -> dict[int, float | None]:
         """Candidate passages (id -> cosine, None when found by BM25 only) from the dense
-        top k and the lexical top k of ``bm25`` (ids, scores of the passages sharing a
-        term with the query)."""
+        top k and the lexical top k of ``bm25``."""
         out: dict[int, float | None] = {}
         if mode != "lexical":
             scores, ids = store.search(vector[None, :], k, allowed,
                                        category=filters.category, tags=filters.tags)
             out = {int(i): float(s) for i, s in zip(ids[0], scores[0]) if i >= 0}
         if bm25 is not None:
-            for pid, _ in top_scores(*bm25, k):
+            for pid, _ in bm25.top(k):
                 out.setdefault(pid, None)
         return out
 
     def _rank(self, session: Session, store, cosines: dict[int, float | None],  # type: ignore[no-untyped-def]
-              bm25: tuple | None, vector: np.ndarray, ranking: Ranking) -> list[SearchHit]:
+              bm25: LexicalScores | None, vector: np.ndarray, ranking: Ranking) -> list[SearchHit]:
         """Collapse candidate passages to their entries and order the entries.
 
         Every passage of a candidate entry is scored (vectors from the embedding cache,
@@ -204,7 +203,7 @@ class SearchService:
         scored = self._score_passages(store, rows, cosines, vector, ranking.mode)
         lexical: dict[int, float] = {}
         if bm25 is not None:
-            lexical = lookup(*bm25, [row.passage_id for found in scored.values() for *_, row in found])
+            lexical = bm25.of([row.passage_id for found in scored.values() for *_, row in found])
         ranked = [found for found in scored.values() if found]
         keys = [(merge_scores(sorted((c for _, c, _ in found), reverse=True), self.settings.merge),
                  max(lexical.get(row.passage_id, 0.0) for *_, row in found)) for found in ranked]

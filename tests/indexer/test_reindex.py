@@ -105,6 +105,8 @@ def test_builds_are_kept_and_can_be_rolled_back(indexed, tmp_path) -> None:  # t
     assert len(builds) == settings.keep_builds and builds[0].active
     files = sorted(p.name for p in (settings.data_dir / "builds").glob("*.faiss"))
     assert files == sorted(Path(b.file).name for b in builds)
+    lexical = sorted(p.name for p in (settings.data_dir / "builds").glob("*.lexical.npz"))
+    assert lexical == sorted(Path(b.file).name + ".lexical.npz" for b in builds)  # pruned alike
     oldest = builds[-1]  # made from SAMPLE + x1; x3 came later
     done = activate(sessions, oldest.id, settings, load_encoder=lambda: encoder)
     assert (len(done.plan.new), len(done.plan.deleted)) == (1, 1)
@@ -112,6 +114,45 @@ def test_builds_are_kept_and_can_be_rolled_back(indexed, tmp_path) -> None:  # t
     assert service.registry.get("default").info.build_id == oldest.id != first
     assert top(service, "第1个临时问题") == "x1"  # the build's entries are served again
     assert top(service, "第3个临时问题") != "x3"
+
+
+def test_each_build_saves_its_lexical_index_and_a_server_starts_from_it(indexed, tmp_path,  # type: ignore[no-untyped-def]
+                                                                        monkeypatch, caplog) -> None:
+    """A server reads the build's saved BM25 index instead of tokenising every passage; a
+    damaged file is tokenised again with a warning, giving the same ranking; the next
+    build tokenises only the passages that are new."""
+    from search import lexical
+
+    settings, sessions, encoder, service = indexed
+    query = SAMPLE[5]["similar_questions"][0]
+    expected = [(h.external_id, h.rank_score) for h in service.search(query, top_k=5).hits]
+    seen: list[str] = []
+    real = lexical.tokenize
+    monkeypatch.setattr(lexical, "tokenize", lambda text: seen.append(text) or real(text))
+
+    fresh = SearchService(settings, encoder, sessions)
+    fresh.registry.refresh()
+    assert seen == []  # nothing tokenised at start-up
+    assert [(h.external_id, h.rank_score) for h in fresh.search(query, top_k=5).hits] == expected
+
+    seen.clear()
+    saved = next((settings.data_dir / "builds").glob("*.lexical.npz"))
+    saved.write_bytes(saved.read_bytes()[:200])
+    damaged = SearchService(settings, encoder, sessions)
+    damaged.registry.refresh()
+    assert sorted(seen) == sorted(text for _, _, text in repository_passages(sessions))
+    assert "cannot be read" in caplog.text
+    assert [(h.external_id, h.rank_score) for h in damaged.search(query, top_k=5).hits] == expected
+
+    rows = SAMPLE + [{"id": "lex-new", "question": "电子发票能不能重新开一张"}]
+    reindex(settings, sessions, encoder, write_source(tmp_path / "v2.jsonl", rows), "default",
+            full=True, console=QUIET)  # the damaged file is not reused: everything again
+    seen.clear()
+    rows.append({"id": "lex-newer", "question": "退货的运费谁来出"})
+    reindex(settings, sessions, encoder, write_source(tmp_path / "v3.jsonl", rows), "default",
+            full=True, console=QUIET)
+    assert seen == ["退货的运费谁来出"]  # the rest came from the previous build's file
+    assert top(service, "退货的运费谁来出") == "lex-newer"
 
 
 def test_questions_and_answers_are_encoded_and_cached_in_their_roles(settings, tmp_path) -> None:  # type: ignore[no-untyped-def]

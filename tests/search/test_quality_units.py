@@ -8,7 +8,7 @@ from search.bands import Thresholds
 from search.calibration import calibrate, lowest_threshold, table
 from search.errors import InvalidInputError
 from search.fusion import rank_documents
-from search.lexical import LexicalIndex, tokenize, top_scores
+from search.lexical import LexicalIndex, tokenize
 
 
 def synthetic_pairs(n: int = 4000, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -77,14 +77,13 @@ def test_lexical_index_scores_shared_terms_and_follows_changes() -> None:
     tokens = tokenize("退款多久能到账？")
     assert "退款" in tokens and "？" not in tokens and "#？" not in tokens
     assert {"#到", "#到账", "#账"} <= set(tokens)  # character n-grams beside the words
-    ids, scores = index.scores("退款什么时候到账")
-    assert top_scores(ids, scores, 1)[0][0] == 1
+    assert index.scores("退款什么时候到账").top(1)[0][0] == 1
     index.remove([1])
     index.add([(4, "退款申请被拒绝了")])
-    ids, scores = index.scores("退款")
-    assert top_scores(ids, scores, 3)[0][0] == 4 and 1 not in ids
-    ids, scores = index.scores("退款", allowed=np.array([2, 3]))
-    assert top_scores(ids, scores, 3) == []
+    found = index.scores("退款")
+    assert found.top(3)[0][0] == 4 and 1 not in dict(found.top(3)) and found.of([1, 4]).keys() == {4}
+    assert index.scores("退款", allowed=np.array([2, 3])).top(3) == []
+    assert index.scores("退款", allowed=np.array([2, 3])).of([4]) == {}
 
 
 def test_dedup_defaults_to_the_stricter_of_high_and_the_duplicate_threshold() -> None:
@@ -97,9 +96,10 @@ def test_dedup_defaults_to_the_stricter_of_high_and_the_duplicate_threshold() ->
     assert default_threshold("cluster", bands, 0.995) == 0.9
 
 
-def test_lexical_scores_are_bm25s_scores_after_online_changes() -> None:
+def test_lexical_scores_are_bm25s_scores_after_online_changes(tmp_path) -> None:
     """The inverted index gives what a fresh bm25s index over the same passages gives,
-    after adds and removes (no rebuild in between)."""
+    after adds and removes (no rebuild in between), once saved and loaded, and when the
+    next build reuses the saved terms."""
     import json
 
     import bm25s
@@ -112,16 +112,24 @@ def test_lexical_scores_are_bm25s_scores_after_online_changes() -> None:
         texts += [row["question"], *row.get("similar_questions", []), row["answer"][:60]]
     index = LexicalIndex(enumerate(texts[:300]))
     index.remove(range(0, 300, 7))
-    index.add((i, t) for i, t in enumerate(texts) if i >= 300)
+    index.add((i, t) for i, t in enumerate(texts) if 300 <= i < 400)
+    index.remove(range(301, 400, 5))  # passages added online, removed again
+    index.add((i, t) for i, t in enumerate(texts) if i >= 400)
     index.add([(10_000, "？？"), (10_001, "")])  # no tokens: they still count in the statistics
-    live = {pid: tokens for pid, tokens in index._tokens.items()}
+    live = {i: t for i, t in enumerate(texts) if i in index} | {10_000: "？？", 10_001: ""}
+    assert len(index) == len(live) and 0 not in index and 301 not in index and 302 in index
+    saved = tmp_path / "lexical.npz"
+    index.save(saved)
+    rebuilt = LexicalIndex.build(live.items(), reuse=LexicalIndex.load(saved))
     reference = bm25s.BM25()
-    reference.index(list(live.values()), show_progress=False)
+    reference.index([tokenize(t) or ["\u0000"] for t in live.values()], show_progress=False)
     order = np.array(list(live), dtype=np.int64)
     for query in ("忘记密码了怎么办", "退款多久到账啊 退款", "发票", "会员积分怎么用"):
         expected = reference.get_scores(tokenize(query))
-        ids, scores = index.scores(query)
-        got = dict(zip(ids.tolist(), scores.tolist()))
         want = {int(pid): float(s) for pid, s in zip(order, expected) if s > 0}
-        assert set(got) == set(want), query
-        assert all(abs(got[p] - want[p]) <= 1e-5 * max(1.0, want[p]) for p in want), query
+        for served in (index, LexicalIndex.load(saved), rebuilt):
+            found = served.scores(query)
+            got = dict(found.top(len(live)))
+            assert set(got) == set(want), query
+            assert all(abs(got[p] - want[p]) <= 1e-5 * max(1.0, want[p]) for p in want), query
+            assert found.of(list(want)[:5]) == {p: got[p] for p in list(want)[:5]}
