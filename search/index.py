@@ -14,6 +14,7 @@ import hashlib
 import math
 import os
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -26,10 +27,21 @@ TARGET_RECALL = 0.98
 _RECALL_SAMPLE = 1000
 
 
+@lru_cache(maxsize=1)
 def _faiss():  # type: ignore[no-untyped-def]
     import faiss
 
+    global _BATCH_THREADS
+    _BATCH_THREADS = faiss.omp_get_max_threads()  # OMP_NUM_THREADS, or every core
     return faiss
+
+
+# A search of a few vectors (a user's question; the densities of a few candidates) runs
+# on the calling thread alone: a team of OpenMP threads would finish no sooner, then
+# spin and compete with the encoder's and the other requests' threads (on two cores a
+# hybrid search took four times as long). Larger batches get every core.
+_SERIAL_QUERIES = 32
+_BATCH_THREADS = 1
 
 
 @dataclass
@@ -146,6 +158,8 @@ def search(index: Any, queries: np.ndarray, k: int, *, nprobe: int = 0,
     if index.ntotal == 0:
         n = len(queries)
         return np.full((n, k), -np.inf, dtype=np.float32), np.full((n, k), -1, dtype=np.int64)
+    # per calling thread: concurrent requests each set their own
+    faiss.omp_set_num_threads(1 if len(queries) <= _SERIAL_QUERIES else _BATCH_THREADS)
     return index.search(queries, k, params=params)
 
 
