@@ -9,7 +9,10 @@ once more, as its centroid, for the nearest entry. The suggestion:
 
 - ``add_similar``: the group's questions become similar questions of entry X, when the
   people who gave 👎 named X most often, or else when the nearest entry X is ``high``
-  for the group as a whole (the band's promise: X is what they mean);
+  for the group as a whole (the band's promise: X is what they mean) and X was also the
+  first hit of at least half of the group's searches (a group of questions about
+  something the FAQ lacks sits close to its nearest relative too, but its searches
+  scatter over several entries);
 - ``new_entry``: otherwise; the representative question becomes a new entry's question.
 """
 from __future__ import annotations
@@ -179,7 +182,9 @@ def _groups(service: SearchService, collection: str, misses: list[SearchLogEntry
                         if not f.helpful and f.entry_id)
         entry_id = named.most_common(1)[0][0] if named else None
         if entry_id is None and nearest and nearest.band == "high":
-            entry_id = nearest.entry_id
+            firsts = sum(bool(r.top) and r.top[0][0] == nearest.entry_id for r in rows)
+            if 2 * firsts >= len(rows):
+                entry_id = nearest.entry_id
         out.append(Group(group_id, len(rows), representative, questions[:EXAMPLES], questions,
                          nearest, "add_similar" if entry_id else "new_entry", entry_id,
                          sum(r.id in disliked for r in rows)))

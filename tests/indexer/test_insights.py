@@ -108,6 +108,29 @@ def test_feedback_names_the_entry_to_add_similar_questions_to(logged) -> None:  
         apply_insights.apply(service, writer, "default", group.group_id, "merge")
 
 
+def test_add_similar_needs_the_entry_first_for_half_of_the_group(logged) -> None:  # type: ignore[no-untyped-def]
+    """A group close to entry X as a whole, whose searches mostly found other entries
+    first, asks for something X does not answer: a new entry, not X's similar questions."""
+    _, sessions, encoder, service = logged
+    vector = encoder.encode_queries([service.normalize_query("退款多久到账")])[0]
+
+    def log(questions: list[str], first: str) -> None:
+        with sessions.begin() as session:
+            searchlog.write(session, [{
+                "id": uuid.uuid4().hex, "created_at": datetime.now(timezone.utc),
+                "collection": "default", "query": q, "normalized_query": q,
+                "top": [[first, 0.9]], "top_band": "medium", "took_ms": 1.0, "user": None,
+                "vector": vector.astype(np.float32).tobytes()} for q in questions])
+
+    log(["退款到账要几天呢", "退款到账要几天呀", "退款到账要几天"], "address")
+    (group,) = insights.compute(service, "default").groups
+    assert group.nearest.entry_id == "refund" and group.nearest.band == "high"
+    assert group.suggestion == "new_entry"
+    log(["退款到账要几天嘛", "退款到账要几天哦", "退款到账要几天啊", "退款到账要几天么"], "refund")
+    (group,) = insights.compute(service, "default").groups  # 4 of 7 found refund first
+    assert group.suggestion == "add_similar" and group.entry_id == "refund"
+
+
 def test_the_window_and_time_forms(logged) -> None:  # type: ignore[no-untyped-def]
     _, sessions, _, service = logged
     ask(service, sessions, ["很久以前的问题"], when=datetime.now(timezone.utc) - timedelta(days=30))
