@@ -26,7 +26,7 @@ import numpy as np
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from search import builds
+from search import builds, hubness
 from search import index as faiss_index
 from search.builds import Identity
 from search.lexical import LexicalIndex
@@ -130,6 +130,7 @@ def build_in(session: Session, coll: Collection, identity: Identity, settings: S
                      vector_count=len(ids), file=str(relative), sha256=digest,
                      change_seq=seq, recall_at_10=built.recall_at_10)
     save_lexical(session, coll, row, [(r[0], r[2]) for r in rows], data_dir, effects)
+    save_densities(session, coll, row, built, vectors, ids, settings, effects)
     record(session, coll, row, encoder)
     return BuildReport(row.id, built.kind, len(ids), built.nprobe, built.recall_at_10,
                        time.perf_counter() - started)
@@ -141,9 +142,23 @@ def save_lexical(session: Session, coll: Collection, row: IndexBuild,
     tokenising the corpus; passages the active build's index holds are not tokenised
     again."""
     previous = builds.load_lexical(data_dir, builds.active_build(session, coll.id))
-    path = builds.lexical_file(data_dir, row)
+    path = builds.side_file(data_dir, row, "lexical")
     effects.on_failure(lambda: path.unlink(missing_ok=True))
     LexicalIndex.build(passages, reuse=previous).save(path)
+
+
+def save_densities(session: Session, coll: Collection, row: IndexBuild, built, vectors: np.ndarray,  # type: ignore[no-untyped-def]
+                   ids: np.ndarray, settings: Settings, effects: SideEffects) -> None:
+    """Compute every passage's hubness density on the new index and save them beside
+    it: a search then never waits for them."""
+    pairs = np.asarray(repository.passage_documents(session, coll.id), dtype=np.int64).reshape(-1, 2)
+    documents = pairs[np.searchsorted(pairs[:, 0], ids), 1]  # both by passage id
+    densities = hubness.build_densities(
+        lambda queries, depth: faiss_index.search(built.index, queries, depth, nprobe=built.nprobe),
+        vectors, ids, documents, settings.hubness_k)
+    path = builds.side_file(settings.data_dir, row, "density")
+    effects.on_failure(lambda: path.unlink(missing_ok=True))
+    hubness.save(path, ids, densities, settings.hubness_k)
 
 
 def record(session: Session, coll: Collection, row: IndexBuild, encoder) -> None:  # type: ignore[no-untyped-def]
@@ -207,7 +222,8 @@ def remove_build_files(sessions: sessionmaker[Session], collection_id: int,
                        doomed: list[IndexBuild], settings: Settings) -> None:
     """Delete the files (or Milvus collections) of build records already deleted."""
     for build in doomed:
-        builds.lexical_file(settings.data_dir, build).unlink(missing_ok=True)
+        for kind in builds.SIDE_FILES:
+            builds.side_file(settings.data_dir, build, kind).unlink(missing_ok=True)
         if build.backend == "faiss":
             (settings.data_dir / build.file).unlink(missing_ok=True)
     collections = [b.file for b in doomed if b.backend == "milvus"]

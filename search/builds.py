@@ -15,6 +15,7 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from . import hubness
 from . import index as faiss_index
 from .errors import IndexCorruptError, IndexMismatchError
 from .lexical import LexicalIndex
@@ -42,10 +43,13 @@ class Identity:
         return out
 
 
-def lexical_file(data_dir: Path, build: IndexBuild) -> Path:
-    """Where a build's lexical index is saved: beside its FAISS file (for a Milvus build,
-    named after its Milvus collection)."""
-    return data_dir / "builds" / f"{Path(build.file).name}.lexical.npz"
+SIDE_FILES = ("lexical", "density")
+
+
+def side_file(data_dir: Path, build: IndexBuild, kind: str) -> Path:
+    """Where what a build saves beside its index goes (``kind`` in SIDE_FILES): its BM25
+    index, its hubness densities. Named after its FAISS file or Milvus collection."""
+    return data_dir / "builds" / f"{Path(build.file).name}.{kind}.npz"
 
 
 def load_lexical(data_dir: Path, build: IndexBuild | None) -> LexicalIndex | None:
@@ -53,7 +57,7 @@ def load_lexical(data_dir: Path, build: IndexBuild | None) -> LexicalIndex | Non
     none that can be read: an older build, another tokeniser version, a damaged file."""
     if build is None:
         return None
-    path = lexical_file(data_dir, build)
+    path = side_file(data_dir, build, "lexical")
     try:
         index = LexicalIndex.load(path)
     except FileNotFoundError:
@@ -68,6 +72,23 @@ def load_lexical(data_dir: Path, build: IndexBuild | None) -> LexicalIndex | Non
                     "its passages", build.id, path.name, len(index), build.vector_count)
         return None
     return index
+
+
+def load_densities(data_dir: Path, build: IndexBuild | None
+                   ) -> tuple[np.ndarray, np.ndarray, int] | None:
+    """The build's saved hubness densities (ids, densities, k), or None: computed as
+    passages reach candidate lists instead."""
+    if build is None:
+        return None
+    path = side_file(data_dir, build, "density")
+    try:
+        return hubness.load(path)
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        log.warning("build %s: densities %s cannot be read (%s); computing them as needed",
+                    build.id, path.name, exc)
+        return None
 
 
 def active_build(session: Session, collection_id: int) -> IndexBuild | None:

@@ -151,6 +151,9 @@ class CollectionRegistry:
                 self._failed[coll.name] = (key, exc.message)  # server's may pass: retry
             raise
         self._failed.pop(coll.name, None)
+        saved = builds.load_densities(self.settings.data_dir, build) if self.use_lexical else None
+        if saved is not None:
+            self.density.seed(fresh, *saved)
         lexical = self._open_lexical(session, coll, build)
         applied = builds.catch_up(fresh, session, self.encoder)
         self._apply_lexical(lexical, applied)

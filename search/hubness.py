@@ -10,18 +10,24 @@ itself is the sample of the query space that ``r`` needs; neighbours of the same
 (its other phrasings) are left out, or well-covered entries would pay for their
 similar questions. Measured in ``bench/quality.py``.
 
-Densities are computed when a passage first reaches a candidate list, by one batched
-search of the store, and kept for the build while online writes are few: a passage
-written online gets its own density when it is first a candidate, while the densities
-already known stay as they are until the writes since they were computed exceed
-``DRIFT`` of the index (recomputing them all after every write would make each write
-cost the next searches a search of the whole index per candidate; a small collection,
-whose densities one write can change a lot, recomputes on every write).
+Densities are computed with each FAISS build, for all its passages in batches
+(:func:`build_densities`), and saved beside it; a server reads them with the build.
+A passage written online gets its own density when it is first a candidate (one
+batched search of the store), and the densities known stay as they are until the writes
+since they were computed exceed ``DRIFT`` of the index; then they are computed again as
+passages reach the candidate lists (recomputing them all after every write would make
+each write cost the next searches a search of the whole index per candidate; a small
+collection, whose densities one write can change a lot, recomputes on every write). A
+build without saved densities (Milvus; an older build) starts that way too.
 """
 from __future__ import annotations
 
+import os
 import threading
-from collections.abc import Mapping
+import zipfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -35,31 +41,117 @@ def neighbour_density(scores: np.ndarray, ids: np.ndarray, own: set[int], k: int
     return float(np.mean(keep)) if keep else 0.0
 
 
+def build_densities(search: Callable[[np.ndarray, int], tuple[np.ndarray, np.ndarray]],
+                    vectors: np.ndarray, ids: np.ndarray, documents: np.ndarray, k: int,
+                    batch: int = 4096) -> np.ndarray:
+    """The density of every passage of a build, as :func:`neighbour_density` computes it
+    at query time: ``search(queries, depth)`` is the build's index, ``documents[i]`` the
+    entry of passage ``ids[i]`` (its siblings never count)."""
+    n = len(ids)
+    out = np.zeros(n, np.float64)
+    if n == 0:
+        return out
+    order = np.argsort(ids)
+    sorted_ids, sorted_documents = ids[order], documents[order]
+    depth = min(n, k + int(np.unique(documents, return_counts=True)[1].max()))
+    for start in range(0, n, batch):
+        part = slice(start, start + batch)
+        scores, found = search(vectors[part], depth)
+        at = np.searchsorted(sorted_ids, found).clip(0, n - 1)
+        neighbour = (found >= 0) & (sorted_documents[at] != documents[part, None])
+        neighbour &= np.cumsum(neighbour, axis=1) <= k  # the k best of them
+        count = neighbour.sum(axis=1)
+        total = np.where(neighbour, scores.astype(np.float64), 0.0).sum(axis=1)
+        out[part] = np.where(count > 0, total / np.maximum(count, 1), 0.0)
+    return out
+
+
+def save(path: Path, ids: np.ndarray, densities: np.ndarray, k: int) -> None:
+    """Write a build's densities (a temporary file, then a rename)."""
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        with open(tmp, "wb") as out:
+            np.savez(out, ids=ids.astype(np.int64), densities=densities, k=np.array(k))
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def load(path: Path) -> tuple[np.ndarray, np.ndarray, int]:
+    """(ids, densities, k) as :func:`save` wrote them; ``ValueError`` when damaged."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            ids, densities, k = data["ids"], data["densities"], int(data["k"])
+    except (zipfile.BadZipFile, EOFError, KeyError) as exc:
+        raise ValueError(f"damaged ({exc})") from exc
+    if ids.shape != densities.shape:
+        raise ValueError("inconsistent arrays")
+    return ids, densities, k
+
+
+@dataclass
+class _Known:
+    """The densities known for one collection's loaded build."""
+
+    version: tuple  # (the store object, its build): another means start again
+    seq: int  # the change-log position they were computed at
+    values: dict[tuple[int, int], float] = field(default_factory=dict)  # (k, id) -> density
+    build: tuple[int, np.ndarray, np.ndarray] | None = None  # (k, sorted ids, densities)
+
+    def of_build(self, k: int, wanted: list[int]) -> dict[int, float]:
+        if self.build is None or self.build[0] != k or not wanted:
+            return {}
+        _, ids, values = self.build
+        asked = np.asarray(wanted, dtype=np.int64)
+        at = np.searchsorted(ids, asked).clip(0, max(len(ids) - 1, 0))
+        hit = ids[at] == asked if len(ids) else np.zeros(len(asked), bool)
+        return {pid: float(values[i]) for pid, i, h in zip(wanted, at.tolist(), hit.tolist()) if h}
+
+
 class DensityCache:
-    """Passage id -> density, for the build it was computed on (and few changes since)."""
+    """Passage id -> density, per collection: the build's own (computed with it) and
+    those computed since for passages written online, while the changes stay few."""
 
     def __init__(self) -> None:
-        self._version: tuple | None = None
-        self._seq = 0  # the change-log position the densities were computed at
-        self._values: dict[tuple[int, int], float] = {}  # (k, passage id) -> density
+        self._known: dict[int, _Known] = {}  # collection id -> its densities
         self._lock = threading.Lock()
+
+    @staticmethod
+    def _version(store) -> tuple:  # type: ignore[no-untyped-def]
+        return (id(store), store.info.build_id)
+
+    def seed(self, store, ids: np.ndarray, densities: np.ndarray, k: int) -> None:  # type: ignore[no-untyped-def]
+        """The densities saved with the build ``store`` has just loaded (before it
+        catches up with the change log)."""
+        order = np.argsort(ids)
+        with self._lock:
+            self._known[store.info.collection_id] = _Known(
+                self._version(store), store.change_seq, build=(k, ids[order], densities[order]))
 
     def densities(self, store, vectors: Mapping[int, np.ndarray],  # type: ignore[no-untyped-def]
                   siblings: Mapping[int, set[int]], k: int) -> dict[int, float]:
         """Density of each passage in ``vectors`` over its ``k`` nearest neighbours;
         ``siblings[pid]`` holds the passage ids of its own entry (itself included),
         which never count as neighbours."""
-        version = (id(store), store.info.build_id)
+        version = self._version(store)
         with self._lock:
-            drifted = store.change_seq - self._seq > int(DRIFT * store.size)
-            if version != self._version or drifted or len(self._values) > _MAX_CACHED:
-                self._version, self._values, self._seq = version, {}, store.change_seq
-            values = self._values
-        missing = [pid for pid in vectors if (k, pid) not in values]
+            known = self._known.get(store.info.collection_id)
+            stale = (known is None or known.version != version or len(known.values) > _MAX_CACHED
+                     or store.change_seq - known.seq > int(DRIFT * store.size))
+            if stale:
+                known = self._known[store.info.collection_id] = _Known(version, store.change_seq)
+        assert known is not None
+        out = known.of_build(k, list(vectors))
+        values = known.values
+        missing = [pid for pid in vectors if pid not in out and (k, pid) not in values]
         if missing:
             depth = k + max(len(siblings[pid]) for pid in missing)
             queries = np.stack([vectors[pid] for pid in missing]).astype(np.float32)
             scores, ids = store.search(queries, min(depth, max(store.size, 1)))
             for row, pid in enumerate(missing):
                 values[(k, pid)] = neighbour_density(scores[row], ids[row], siblings[pid], k)
-        return {pid: values[(k, pid)] for pid in vectors}
+        out.update((pid, values[(k, pid)]) for pid in vectors if pid not in out)
+        return out

@@ -297,6 +297,13 @@ def all_passages(session: Session, collection_id: int,
     return [tuple(r) for r in rows]  # type: ignore[misc]
 
 
+def passage_documents(session: Session, collection_id: int) -> list[tuple[int, int]]:
+    """(passage id, document id) of every passage of the collection, by passage id."""
+    query = (select(Passage.id, Passage.document_id)
+             .where(Passage.collection_id == collection_id).order_by(Passage.id))
+    return [(int(pid), int(document)) for pid, document in session.execute(query)]
+
+
 def filtered_passage_ids(session: Session, collection_id: int, category: str | None,
                          tags: Sequence[str] | None) -> list[int]:
     """Passage ids whose document matches the category and carries every tag."""

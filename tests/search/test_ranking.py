@@ -9,6 +9,7 @@ import pytest
 
 from indexer.reindex import reindex
 from search.hubness import DensityCache, neighbour_density
+from search.store import repository
 from search import index as faiss_index
 from search.service import SearchFilters, SearchService
 from search.store.db import open_database
@@ -60,6 +61,41 @@ def test_densities_are_kept_for_the_build_and_computed_for_written_passages(monk
     store.info = BuildInfo(2, 1, "m", 8, "Flat", 0, 21, 0)  # a new build: all again
     cache.densities(store, wanted, siblings, k=3)
     assert store.searches == 4
+
+
+def test_a_build_saves_the_densities_a_search_would_compute(settings, fake_encoder, tmp_path: Path,  # type: ignore[no-untyped-def]
+                                                            monkeypatch) -> None:
+    """Every passage's density is computed with the build, equal to the query-time one
+    (siblings left out), and a server that read them makes no search for densities."""
+    import json
+
+    from search import builds, hubness
+    from tests.conftest import REPO
+
+    rows = [json.loads(line) for line in (REPO / "data" / "faq_sample.jsonl").read_text("utf-8").splitlines()]
+    sessions = open_database(settings.resolved_database_url)
+    reindex(settings, sessions, fake_encoder, write_source(tmp_path / "faq.jsonl", rows[:60]),
+            "default", console=QUIET)
+    service = SearchService(settings, fake_encoder, sessions)
+    service.search(rows[0]["question"])
+    store = service.registry.get("default")
+    with sessions() as session:
+        build = builds.active_build(session, store.info.collection_id)
+        assert build is not None
+        ids, saved, k = hubness.load(builds.side_file(settings.data_dir, build, "density"))
+        documents = dict(repository.passage_documents(session, store.info.collection_id))
+        texts = repository.passage_texts(session, ids.tolist())
+    assert k == settings.hubness_k and len(ids) == store.size
+    siblings = {int(p): {q for q in documents if documents[q] == documents[int(p)]} for p in ids}
+    vectors = {int(p): v for p, v in zip(ids, fake_encoder.encode_queries([t for _, t in texts.values()]))}
+    fresh = DensityCache().densities(store, vectors, siblings, k)  # as a search computes them
+    assert np.allclose([fresh[int(p)] for p in ids], saved, atol=1e-6)
+    searched = []
+    real_search = store.search
+    monkeypatch.setattr(store, "search", lambda *a, **kw: searched.append(1) or real_search(*a, **kw))
+    assert service.registry.density.densities(store, vectors, siblings, k) == pytest.approx(
+        dict(zip(ids.tolist(), saved.tolist())))
+    assert searched == []
 
 
 class TableEncoder(FakeEncoder):
