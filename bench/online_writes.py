@@ -132,13 +132,17 @@ async def with_writes(url: str, queries: list[str], clients: int, seconds: float
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--passages", type=int, default=100_000)
-    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--quick", action="store_true", help="10k passages, 10 s, one repeat")
+    parser.add_argument("--passages", type=int, default=None, help="(100000)")
+    parser.add_argument("--seconds", type=float, default=None, help="per run (60)")
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--rate", type=float, default=1.0, help="upserts per second")
-    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=None, help="(2)")
     parser.add_argument("--json", action="store_true", help="print the JSON report only")
     args = parser.parse_args()
+    args.passages = args.passages or (10_000 if args.quick else 100_000)
+    args.seconds = args.seconds or (10.0 if args.quick else 60.0)
+    args.repeats = args.repeats or (1 if args.quick else 2)
     result: dict[str, Any] = {"environment": C.environment(), "args": vars(args), "runs": []}
     with tempfile.TemporaryDirectory(prefix="semsearch-writes-") as tmp:
         data = Path(tmp)
@@ -174,7 +178,7 @@ def main() -> None:
         "visible_max_s": max(visible) if visible else None,
         "errors": len(errors), "error_kinds": sorted(set(errors))[:10]}
     summary["p99_ratio"] = summary["p99_ms_with_writes"] / summary["p99_ms_alone"]
-    C.write_report("online-writes", result, markdown(result), quiet=args.json)
+    C.write_report("online-writes" + ("-quick" if args.quick else ""), result, markdown(result), quiet=args.json)
     if args.json:
         print(json.dumps(summary, indent=2))
 

@@ -26,6 +26,8 @@ SCRIPTS = {  # section key -> script and what it measures
     "peer_http": ("peer_http.py", "End to end over HTTP against a peer embedding server"),
     "load": ("load.py", "/v1/search under load, micro-batching on and off"),
     "backends": ("backends.py", "Vector stores end to end: FAISS and Milvus Lite"),
+    "load-embeddings": ("load.py", "/v1/search against /v1/embeddings: what ranking costs"),
+    "online-writes": ("online_writes.py", "Online writes during search load"),
     "scaling": ("scaling.py", "Scaling: reindex and search from 10k to 1M passages"),
 }
 

@@ -53,7 +53,13 @@ STEPS = [
     # the first run installs infinity-emb into bench/.infinity-venv: minutes of pip
     Step("peer_http", "peer_http.py", ["--seconds", "5", "--repeats", "2"], 15, 10,
          lambda r: r["failed_requests"]),
-    Step("scaling", "scaling.py", ["--budget-s", "1500"], 28, 5),
+    Step("load-embeddings", "load.py", ["--compare-embeddings", "--clients", "32", "--seconds", "5",
+                                        "--repeats", "3"], 4, 2,
+         lambda r: sum(row[n]["errors"] for row in r["levels"].values()
+                       for n in ("search", "embeddings"))),
+    Step("online-writes", "online_writes.py", [], 12, 4,
+         lambda r: r["summary"]["errors"]),
+    Step("scaling", "scaling.py", ["--budget-s", "3600"], 65, 5),
 ]
 
 
