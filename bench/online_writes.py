@@ -36,7 +36,7 @@ import _common as C
 import scaling
 from load import start, stop
 
-PORT = 18731
+PORT = 18741
 
 
 def build(data: Path, passages: int) -> list[str]:
