@@ -116,6 +116,11 @@ def main() -> int:
                "removed_recovered": len(recovered),
                "add_similar": len(suggested),
                "add_similar_precision": right / len(suggested) if suggested else None,
+               "add_similar_groups": [
+                   {"entry_id": g["entry_id"], "representative": g["representative"],
+                    "size": g["size"], "nearest_score": g["nearest"]["score"],
+                    "owners": Counter(owner.get(q) for q in g["questions"]).most_common(3),
+                    "questions": g["questions"][:5]} for g in suggested],
                "new_entry": sum(g["suggestion"] == "new_entry" for g in groups),
                "applied": dict(applied),
                "recall_after_apply": hits / len(removed_traffic) if removed_traffic else None,
