@@ -37,15 +37,28 @@ def test_queued_rows_are_written_and_known(settings) -> None:  # type: ignore[no
 
 
 def test_a_full_queue_drops_and_counts_instead_of_blocking(settings, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import threading
+    import time
+
     sessions = open_database(settings.resolved_database_url)
     monkeypatch.setattr(writer_module, "QUEUE_MAX", 2)
-    monkeypatch.setattr(writer_module, "LINGER_S", 0.0)  # a batch would take the queue's rows
+    monkeypatch.setattr(writer_module, "LINGER_S", 0.0)
     log = SearchLogWriter(sessions, keep_days=90)
-    log._write = lambda rows: __import__("time").sleep(0.5)  # a slow database
+    writing, release = threading.Event(), threading.Event()
+
+    def slow_database(rows: list[dict]) -> None:
+        writing.set()
+        release.wait(10)
+    monkeypatch.setattr(log, "_write", slow_database)
     before = metrics.SEARCH_LOG_DROPPED._value.get()
-    for _ in range(10):
+    log.record(row())
+    assert writing.wait(10)  # the writer holds the first row and waits on the database
+    started = time.perf_counter()
+    for _ in range(9):
         log.record(row())
-    assert metrics.SEARCH_LOG_DROPPED._value.get() - before >= 7
+    assert time.perf_counter() - started < 5  # recording never waited for the database (10 s)
+    assert metrics.SEARCH_LOG_DROPPED._value.get() - before == 7  # two fit in the queue
+    release.set()
     log.stop()
 
 
