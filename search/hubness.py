@@ -22,14 +22,14 @@ build without saved densities (Milvus; an older build) starts that way too.
 """
 from __future__ import annotations
 
-import os
 import threading
-import zipfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from . import npzfile
 
 _MAX_CACHED = 200_000
 DRIFT = 0.01  # changed passages, as a share of the index, that make all densities stale
@@ -67,29 +67,17 @@ def build_densities(search: Callable[[np.ndarray, int], tuple[np.ndarray, np.nda
 
 
 def save(path: Path, ids: np.ndarray, densities: np.ndarray, k: int) -> None:
-    """Write a build's densities (a temporary file, then a rename)."""
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        with open(tmp, "wb") as out:
-            np.savez(out, ids=ids.astype(np.int64), densities=densities, k=np.array(k))
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    except OSError:
-        tmp.unlink(missing_ok=True)
-        raise
+    """Write a build's densities beside it."""
+    npzfile.write(path, ids=ids.astype(np.int64), densities=densities, k=np.array(k))
 
 
 def load(path: Path) -> tuple[np.ndarray, np.ndarray, int]:
     """(ids, densities, k) as :func:`save` wrote them; ``ValueError`` when damaged."""
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            ids, densities, k = data["ids"], data["densities"], int(data["k"])
-    except (zipfile.BadZipFile, EOFError, KeyError) as exc:
-        raise ValueError(f"damaged ({exc})") from exc
+    data = npzfile.read(path, ("ids", "densities", "k"))
+    ids, densities = data["ids"], data["densities"]
     if ids.shape != densities.shape:
         raise ValueError("inconsistent arrays")
-    return ids, densities, k
+    return ids, densities, int(data["k"])
 
 
 @dataclass

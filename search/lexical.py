@@ -18,12 +18,9 @@ the passages that are new (:meth:`LexicalIndex.build` with ``reuse``).
 """
 from __future__ import annotations
 
-import errno
 import logging
 import math
-import os
 import threading
-import zipfile
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
@@ -32,7 +29,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .errors import StorageFullError
+from . import npzfile
 
 # Particles and punctuation carry no topic; everything else is left to BM25's IDF.
 _STOP = set("的了吗呢啊吧呀嘛哦么哈嗯喔哇呗啦") | set(" \t\n,.!?;:'\"()[]{}<>/\\|-_~`@#$%^&*+=，。！？；：、“”‘’（）《》【】…—·")
@@ -165,7 +162,7 @@ class LexicalIndex:
         self._slot_of: dict[int, int] = {}
         self._total_length = 0
         self._lock = threading.Lock()  # writers only
-        self._bulk([(pid, tokenize(text) or [_EMPTY]) for pid, text in passages])
+        self._bulk((pid, tokenize(text) or [_EMPTY]) for pid, text in passages)
 
     def __len__(self) -> int:
         return len(self._slot_of)
@@ -179,10 +176,9 @@ class LexicalIndex:
               reuse: LexicalIndex | None = None) -> LexicalIndex:
         """An index of ``passages``, taking the terms of those ``reuse`` holds from it
         instead of tokenising them again."""
-        index = cls()
         if reuse is None or not len(reuse):
-            index._bulk([(pid, tokenize(text) or [_EMPTY]) for pid, text in passages])
-            return index
+            return cls(passages)
+        index = cls()
         index._vocab = dict(reuse._vocab)  # reused term ids stay valid
         fresh, kept = [], []
         for pid, text in passages:
@@ -200,10 +196,15 @@ class LexicalIndex:
         terms = np.fromiter((vocab.setdefault(t, len(vocab)) for t in counts), np.int32, len(counts))
         return terms, np.fromiter(counts.values(), np.float32, len(counts))
 
-    def _bulk(self, tokenized: list[tuple[int, list[str]]]) -> None:
-        if tokenized:
-            pids = np.fromiter((pid for pid, _ in tokenized), np.int64, len(tokenized))
-            self._install(pids, [self._term_ids(tokens) for _, tokens in tokenized])
+    def _bulk(self, tokenized: Iterable[tuple[int, list[str]]]) -> None:
+        """Install the passages, each one's terms counted as it comes (a million token
+        lists held at once would take gigabytes)."""
+        pids, parts = [], []
+        for pid, tokens in tokenized:
+            pids.append(pid)
+            parts.append(self._term_ids(tokens))
+        if pids:
+            self._install(np.asarray(pids, dtype=np.int64), parts)
 
     def _install(self, pids: np.ndarray, parts: list[tuple[np.ndarray, np.ndarray]]) -> None:
         """Make this (empty) index hold ``pids`` with their (terms, tfs), in that order
@@ -239,7 +240,7 @@ class LexicalIndex:
             return
         with self._lock:
             if not self._slot_of and not self._own:  # empty: one bulk build
-                self._bulk(list(fresh.items()))
+                self._bulk(fresh.items())
                 return
             need = self._used + len(fresh)
             if need > len(self._pids):  # grow before any posting names a new slot
@@ -353,34 +354,19 @@ class LexicalIndex:
                   "forward_tfs": np.concatenate([f for _, f in parts]) if parts else _NO_VALUES}
         if any("\n" in words[i] for i in used.tolist()):
             raise ValueError("a term holds a line break")  # tokenize() strips them
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        try:
-            with open(tmp, "wb") as out:
-                np.savez(out, **arrays)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(tmp, path)
-        except OSError as exc:
-            tmp.unlink(missing_ok=True)
-            if exc.errno == errno.ENOSPC:
-                raise StorageFullError(f"no space left on device while writing {path.name}; "
-                                       "nothing was changed") from exc
-            raise
+        npzfile.write(path, **arrays)
 
     @classmethod
     def load(cls, path: Path) -> LexicalIndex:
         """Read an index :meth:`save` wrote; ``ValueError`` when it is of another
         format, ``OSError`` when it cannot be read."""
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                if int(data["format"]) != FORMAT:
-                    raise ValueError(f"format {int(data['format'])}, expected {FORMAT}")
-                words = str(data["vocabulary"]).split("\n") if data["vocabulary"].size else []
-                pids, ptr = data["pids"], data["forward_ptr"]
-                terms, tfs = data["forward_terms"], data["forward_tfs"]
-        except (zipfile.BadZipFile, EOFError, KeyError) as exc:  # cut short or not ours
-            raise ValueError(f"damaged ({exc})") from exc
+        data = npzfile.read(path, ("format", "vocabulary", "pids", "forward_ptr",
+                                   "forward_terms", "forward_tfs"))
+        if int(data["format"]) != FORMAT:
+            raise ValueError(f"format {int(data['format'])}, expected {FORMAT}")
+        words = str(data["vocabulary"]).split("\n") if data["vocabulary"].size else []
+        pids, ptr = data["pids"], data["forward_ptr"]
+        terms, tfs = data["forward_terms"], data["forward_tfs"]
         if len(ptr) != len(pids) + 1 or ptr[-1] != len(terms) or len(tfs) != len(terms):
             raise ValueError("inconsistent arrays")
         index = cls()
