@@ -21,7 +21,7 @@ from .errors import IndexCorruptError, IndexMismatchError
 from .lexical import LexicalIndex
 from .store import embeddings, repository
 from .store.models import IndexBuild
-from .vectorstore import BuildInfo, FaissCollectionIndex, FileStamp
+from .vectorstore import BuildInfo, FaissCollectionIndex, FileStamp, VectorStore
 
 log = logging.getLogger(__name__)
 
@@ -137,13 +137,14 @@ def open_build(build: IndexBuild, data_dir: Path, identity: Identity, *,
 
 @dataclass
 class Applied:
-    """What a catch-up applied: passages added (id -> text) and ids removed."""
+    """What a catch-up applied: passages added (id -> (entry id, kind, text)) and ids
+    removed."""
 
-    added: dict[int, str]
+    added: dict[int, tuple[int, str, str]]
     removed: set[int]
 
 
-def catch_up(store: FaissCollectionIndex, session: Session, encoder) -> Applied:  # type: ignore[no-untyped-def]
+def catch_up(store: VectorStore, session: Session, encoder) -> Applied:  # type: ignore[no-untyped-def]
     """Apply the change log after the store's watermark.
 
     Vectors come from the embedding cache (writers fill it before they commit); a text
@@ -154,15 +155,15 @@ def catch_up(store: FaissCollectionIndex, session: Session, encoder) -> Applied:
         return Applied({}, set())
     added = [pid for _, pid, op in changes if op == "add"]
     removed = {pid for _, pid, op in changes if op == "remove"}
-    rows = repository.passage_texts(session, [p for p in added if p not in removed])
+    rows = repository.passages_by_id(session, [p for p in added if p not in removed])
     if rows:
         ids = np.fromiter(rows.keys(), dtype=np.int64)
-        kinds, texts = zip(*rows.values())
+        _, kinds, texts = zip(*rows.values())
         vectors, _ = embeddings.stored_vectors(session, encoder, kinds, texts)
         store.add(ids, vectors)
     store.remove(np.fromiter(removed, dtype=np.int64))
     store.change_seq = changes[-1][0]
-    return Applied({pid: text for pid, (_, text) in rows.items()}, removed)
+    return Applied(rows, removed)
 
 
 def identity_for(encoder) -> Identity:  # type: ignore[no-untyped-def]

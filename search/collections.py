@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from typing import NamedTuple
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -24,12 +25,22 @@ from .errors import (IndexCorruptError, IndexMismatchError, NotFoundError, NotRe
                      SemsearchError)
 from .hubness import DensityCache
 from .lexical import LexicalIndex
+from .passages import PassageTable
 from .store import repository
 from .store.models import Collection
 from .tuning import Tuning, tuning_from_json
 from .vectorstore import BuildInfo, FaissCollectionIndex, VectorStore
 
 log = logging.getLogger(__name__)
+
+
+class Served(NamedTuple):
+    """What one collection is searched with, swapped as one reference: the vector
+    store, its BM25 index (None in dense-only mode) and its passage table."""
+
+    store: VectorStore
+    lexical: LexicalIndex | None
+    passages: PassageTable
 
 
 class CollectionRegistry:
@@ -41,8 +52,7 @@ class CollectionRegistry:
         self.encoder = encoder
         self.sessions = sessions
         self.identity = builds.identity_for(encoder)
-        self._stores: dict[str, VectorStore] = {}
-        self._lexical: dict[str, LexicalIndex] = {}
+        self._served: dict[str, Served] = {}
         self.use_lexical = settings.retrieval_mode != "dense"
         self.density = DensityCache()  # shared by the services over this registry
         self._ids: dict[str, int] = {}
@@ -52,19 +62,23 @@ class CollectionRegistry:
         self._tuning: dict[str, Tuning] = {}  # collections with bands or a ranking of their own
 
     def names(self) -> list[str]:
-        return sorted(self._stores)
+        return sorted(self._served)
 
-    def get(self, name: str) -> VectorStore:
-        store = self._stores.get(name)
-        if store is None and name not in self.errors and self._exists(name):
+    def served(self, name: str) -> Served:
+        """The collection's store, BM25 index and passage table, loaded on first use."""
+        served = self._served.get(name)
+        if served is None and name not in self.errors and self._exists(name):
             self.refresh()  # created since the last refresh
-            store = self._stores.get(name)
-        if store is None and name in self.errors:
+            served = self._served.get(name)
+        if served is None and name in self.errors:
             raise NotReadyError(f"collection {name!r} cannot be served: {self.errors[name]}",
                                 {"collection": name})
-        if store is None:
+        if served is None:
             raise NotFoundError(f"collection {name!r} does not exist", {"collection": name})
-        return store
+        return served
+
+    def get(self, name: str) -> VectorStore:
+        return self.served(name).store
 
     def _exists(self, name: str) -> bool:
         with self.sessions() as session:
@@ -72,15 +86,15 @@ class CollectionRegistry:
 
     def lexical(self, name: str) -> LexicalIndex | None:
         """The collection's BM25 index (None in dense-only mode)."""
-        self.get(name)
-        return self._lexical.get(name)
+        return self.served(name).lexical
 
     def peek(self, name: str) -> VectorStore | None:
         """The loaded store, without loading anything."""
-        return self._stores.get(name)
+        served = self._served.get(name)
+        return served.store if served is not None else None
 
     def total_vectors(self) -> int:
-        return sum(s.size for s in self._stores.values())
+        return sum(s.store.size for s in self._served.values())
 
     def refresh(self) -> None:
         """Pick up new collections, newly activated builds and logged writes; forget
@@ -100,7 +114,7 @@ class CollectionRegistry:
                     if self.errors.get(coll.name) != exc.message:
                         log.error("collection %s: %s", coll.name, exc.message)
                     self.errors[coll.name] = exc.message
-            for name in (set(self._stores) | set(self.errors) | set(self._ids)) - set(present):
+            for name in (set(self._served) | set(self.errors) | set(self._ids)) - set(present):
                 self._forget(name)
             self._ids.update(present)
 
@@ -117,24 +131,22 @@ class CollectionRegistry:
             self._tuning.pop(coll.name, None)
 
     def _forget(self, name: str) -> None:
-        for table in (self._stores, self._lexical, self._ids, self.errors, self._failed,
-                      self._tuning):
+        for table in (self._served, self._ids, self.errors, self._failed, self._tuning):
             table.pop(name, None)  # type: ignore[attr-defined]
 
     def _refresh_one(self, session: Session, coll: Collection) -> None:
-        current = self._stores.get(coll.name)
+        current = self._served.get(coll.name)
         build = builds.active_build(session, coll.id)
         wanted = (coll.id, build.id if build is not None else 0)
-        if current is None or (current.info.collection_id, current.info.build_id) != wanted:
+        if current is None or (current.store.info.collection_id,
+                               current.store.info.build_id) != wanted:
             self._reopen(session, coll, build, wanted)
             return
-        problem = current.problem()
+        problem = current.store.problem()
         if problem:  # never serve what no longer matches the verified file
-            self._stores.pop(coll.name)
-            self._lexical.pop(coll.name, None)
+            self._served.pop(coll.name)
             raise IndexCorruptError(f"collection {coll.name!r}: {problem}")
-        applied = builds.catch_up(current, session, self.encoder)
-        self._apply_lexical(self._lexical.get(coll.name), applied)
+        self._catch_up(session, current)
 
     def _reopen(self, session: Session, coll: Collection, build, wanted: tuple) -> None:  # type: ignore[no-untyped-def]
         """Load the active build (caught up before the swap, so requests in flight finish
@@ -154,12 +166,10 @@ class CollectionRegistry:
         saved = builds.load_densities(self.settings.data_dir, build) if self.use_lexical else None
         if saved is not None:
             self.density.seed(fresh, *saved)
-        lexical = self._open_lexical(session, coll, build)
-        applied = builds.catch_up(fresh, session, self.encoder)
-        self._apply_lexical(lexical, applied)
-        self._stores[coll.name] = fresh  # atomic swaps of one reference each
-        if lexical is not None:
-            self._lexical[coll.name] = lexical
+        served = Served(fresh, self._open_lexical(session, coll, build),
+                        PassageTable.of_rows(repository.passage_entries(session, coll.id)))
+        self._catch_up(session, served)  # the table is of now: replaying it changes nothing
+        self._served[coll.name] = served  # an atomic swap of one reference
 
     def _file_state(self, build) -> tuple | None:  # type: ignore[no-untyped-def]
         if build is None or build.backend != "faiss":
@@ -180,11 +190,14 @@ class CollectionRegistry:
             return saved
         return LexicalIndex((pid, text) for pid, _, text in repository.all_passages(session, coll.id))
 
-    @staticmethod
-    def _apply_lexical(lexical: LexicalIndex | None, applied: builds.Applied) -> None:
-        if lexical is not None:
-            lexical.add(applied.added.items())
-            lexical.remove(applied.removed)
+    def _catch_up(self, session: Session, served: Served) -> None:
+        """Replay the change log onto the store, then the passage table and BM25."""
+        applied = builds.catch_up(served.store, session, self.encoder)
+        served.passages.apply({pid: (entry, kind) for pid, (entry, kind, _) in applied.added.items()},
+                              applied.removed)
+        if served.lexical is not None:
+            served.lexical.add((pid, text) for pid, (_, _, text) in applied.added.items())
+            served.lexical.remove(applied.removed)
 
     def _open(self, session: Session, coll: Collection, build) -> VectorStore:  # type: ignore[no-untyped-def]
         if self.settings.vector_store == "milvus":

@@ -20,39 +20,51 @@ def _ranks(values: np.ndarray) -> np.ndarray:
     return ranks
 
 
-def merge_scores(cosines: Sequence[float], merge: str) -> float:
-    """One entry's dense score from its passages' cosines (sorted best first).
+def merge_entries(entries: np.ndarray, cosines: np.ndarray,
+                  merge: str) -> tuple[np.ndarray, np.ndarray]:
+    """(entry ids ascending, the dense score of each) from passages' ``cosines``, each
+    passage of entry ``entries[i]``.
 
     ``top2`` averages the two best: an entry whose standard and similar questions both
     match is a safer answer than one matched by a single phrasing. An entry with one
-    passage keeps that passage's score.
+    passage keeps that passage's score; ``max`` keeps the best.
     """
-    if merge == "max" or len(cosines) == 1:
-        return cosines[0]
-    return (cosines[0] + cosines[1]) / 2
+    if not len(entries):
+        return np.zeros(0, np.int64), np.zeros(0)
+    order = np.lexsort((-cosines, entries))
+    grouped, values = entries[order], np.asarray(cosines, np.float64)[order]
+    starts = np.flatnonzero(np.r_[True, grouped[1:] != grouped[:-1]])
+    best = values[starts]
+    if merge == "max":
+        return grouped[starts], best
+    sizes = np.diff(np.r_[starts, len(grouped)])
+    second = np.where(sizes > 1, values[np.minimum(starts + 1, len(values) - 1)], best)
+    return grouped[starts], (best + second) / 2
 
 
 def rank_documents(scores: Sequence[tuple[float, float]], mode: str, weight: float,
                    fusion: str = "blend", cosine_unit: float = 1.0) -> list[int]:
     """Indices of ``scores`` ((cosine, bm25) per document) from best to worst."""
-    key = ranking_keys(scores, mode, weight, fusion, cosine_unit)
-    return list(np.argsort(-key, kind="stable"))
+    pairs = np.asarray(scores, dtype=np.float64).reshape(-1, 2)
+    key = ranking_keys(pairs[:, 0], pairs[:, 1], mode, weight, fusion, cosine_unit)
+    return np.argsort(-key, kind="stable").tolist()
 
 
-def ranking_keys(scores: Sequence[tuple[float, float]], mode: str, weight: float,
+def ranking_keys(cos: np.ndarray, bm25: np.ndarray, mode: str, weight: float,
                  fusion: str = "blend", cosine_unit: float = 1.0) -> np.ndarray:
-    """The value each document is ranked by (higher first): its ``rank_score``.
+    """The value each document is ranked by (higher first): its ``rank_score``, from
+    its dense score ``cos`` and its ``bm25``.
 
     The blend adds the cosine counted in ``cosine_unit`` (the model's band spread, high -
     low threshold, so one weight suits models that spread cosines differently) and BM25
-    as a share of the best BM25 score in ``scores``, which always holds the query's best
+    as a share of the best BM25 score in ``bm25``, which always holds the query's best
     lexical match. Neither depends on how many candidates were gathered, so the order of
     the first hits does not change with ``top_k``.
     """
-    if not scores:
+    cos = np.asarray(cos, dtype=np.float64)
+    bm25 = np.asarray(bm25, dtype=np.float64)
+    if not len(cos):
         return np.zeros(0)
-    cos = np.array([s[0] for s in scores], dtype=np.float64)
-    bm25 = np.array([s[1] for s in scores], dtype=np.float64)
     if mode == "dense":
         key = cos
     elif mode == "lexical":

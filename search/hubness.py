@@ -23,7 +23,7 @@ build without saved densities (Milvus; an older build) starts that way too.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -89,14 +89,16 @@ class _Known:
     values: dict[tuple[int, int], float] = field(default_factory=dict)  # (k, id) -> density
     build: tuple[int, np.ndarray, np.ndarray] | None = None  # (k, sorted ids, densities)
 
-    def of_build(self, k: int, wanted: list[int]) -> dict[int, float]:
-        if self.build is None or self.build[0] != k or not wanted:
-            return {}
+    def of_build(self, k: int, pids: np.ndarray) -> np.ndarray:
+        """The build's density of each passage id; NaN where it has none."""
+        out = np.full(len(pids), np.nan)
+        if self.build is None or self.build[0] != k or not len(pids) or not len(self.build[1]):
+            return out
         _, ids, values = self.build
-        asked = np.asarray(wanted, dtype=np.int64)
-        at = np.searchsorted(ids, asked).clip(0, max(len(ids) - 1, 0))
-        hit = ids[at] == asked if len(ids) else np.zeros(len(asked), bool)
-        return {pid: float(values[i]) for pid, i, h in zip(wanted, at.tolist(), hit.tolist()) if h}
+        at = np.searchsorted(ids, pids).clip(0, len(ids) - 1)
+        hit = ids[at] == pids
+        out[hit] = values[at[hit]]
+        return out
 
 
 class DensityCache:
@@ -119,11 +121,12 @@ class DensityCache:
             self._known[store.info.collection_id] = _Known(
                 self._version(store), store.change_seq, build=(k, ids[order], densities[order]))
 
-    def densities(self, store, vectors: Mapping[int, np.ndarray],  # type: ignore[no-untyped-def]
-                  siblings: Mapping[int, set[int]], k: int) -> dict[int, float]:
-        """Density of each passage in ``vectors`` over its ``k`` nearest neighbours;
-        ``siblings[pid]`` holds the passage ids of its own entry (itself included),
-        which never count as neighbours."""
+    def densities(self, store, pids: np.ndarray, vectors: np.ndarray, owners: np.ndarray,  # type: ignore[no-untyped-def]
+                  k: int) -> np.ndarray:
+        """Density of each passage ``pids[i]`` (vector ``vectors[i]``) over its ``k``
+        nearest neighbours. ``owners[i]`` is its entry; the passages of that entry
+        among ``pids`` (all of them, as a search gathers them) never count."""
+        pids = np.asarray(pids, np.int64)
         version = self._version(store)
         with self._lock:
             known = self._known.get(store.info.collection_id)
@@ -132,14 +135,21 @@ class DensityCache:
             if stale:
                 known = self._known[store.info.collection_id] = _Known(version, store.change_seq)
         assert known is not None
-        out = known.of_build(k, list(vectors))
+        out = known.of_build(k, pids)
         values = known.values
-        missing = [pid for pid in vectors if pid not in out and (k, pid) not in values]
+        missing = []
+        for i in np.flatnonzero(np.isnan(out)).tolist():
+            value = values.get((k, int(pids[i])))
+            if value is None:
+                missing.append(i)
+            else:
+                out[i] = value
         if missing:
-            depth = k + max(len(siblings[pid]) for pid in missing)
-            queries = np.stack([vectors[pid] for pid in missing]).astype(np.float32)
+            siblings = {int(o): set(pids[owners == o].tolist()) for o in np.unique(owners[missing])}
+            depth = k + max(len(siblings[int(owners[i])]) for i in missing)
+            queries = np.ascontiguousarray(vectors[missing], np.float32)
             scores, ids = store.search(queries, min(depth, max(store.size, 1)))
-            for row, pid in enumerate(missing):
-                values[(k, pid)] = neighbour_density(scores[row], ids[row], siblings[pid], k)
-        out.update((pid, values[(k, pid)]) for pid in vectors if pid not in out)
+            for row, i in enumerate(missing):
+                out[i] = values[(k, int(pids[i]))] = neighbour_density(
+                    scores[row], ids[row], siblings[int(owners[i])], k)
         return out

@@ -174,6 +174,24 @@ def add(index: Any, vectors: np.ndarray, ids: np.ndarray) -> None:
     index.add_with_ids(vectors, ids)
 
 
+def allow_reconstruct(index: Any) -> None:
+    """Let :func:`reconstruct` find an IVF index's vectors by id: IVF keeps no id ->
+    list map unless asked (a hash table, as passage ids are not 0..n-1). Reads only the
+    ids, so a memory-mapped index stays untouched. IDMap2 indexes need nothing."""
+    faiss = _faiss()
+    if not hasattr(index, "id_map") and index.ntotal:
+        faiss.extract_index_ivf(index).set_direct_map_type(faiss.DirectMap.Hashtable)
+
+
+def reconstruct(index: Any, ids: np.ndarray) -> np.ndarray:
+    """The stored vectors of ``ids``, which the index must hold (SQ8 decodes its codes,
+    so they are what its searches score)."""
+    ids = np.ascontiguousarray(ids, dtype=np.int64)
+    if not len(ids):
+        return np.zeros((0, index.d), np.float32)
+    return index.reconstruct_batch(ids)
+
+
 def write_atomic(index: Any, path: Path, shown: str | None = None) -> str:
     """Write through ``.tmp`` + fsync + ``os.replace``; returns the file's sha256.
 

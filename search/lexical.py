@@ -22,7 +22,7 @@ import logging
 import math
 import threading
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
 from typing import NamedTuple
@@ -133,18 +133,16 @@ class LexicalScores:
         pids = self._index._pids[slots[order]]  # a removed passage never scores: no posting names it
         return [(int(p), float(v)) for p, v in zip(pids, values[order]) if p >= 0]
 
-    def of(self, wanted: Sequence[int]) -> dict[int, float]:
-        """Scores of the ``wanted`` passage ids that share a term with the query."""
+    def at(self, pids: np.ndarray) -> np.ndarray:
+        """The score of each passage id (0 for one that shares no term with the query,
+        is not indexed, or is outside ``allowed``)."""
         slot_of = self._index._slot_of
-        found = [(pid, slot_of[pid]) for pid in wanted if pid in slot_of]
+        slots = np.fromiter((slot_of.get(p, -1) for p in np.asarray(pids).tolist()), np.int64,
+                            len(pids))
+        slots[slots >= len(self._scores)] = -1  # written after this query began
+        out = np.where(slots >= 0, self._scores[slots.clip(0)], 0).astype(np.float64)
         if self._allowed is not None:
-            allowed = set(np.intersect1d([p for p, _ in found], self._allowed).tolist())
-            found = [(p, s) for p, s in found if p in allowed]
-        out = {}
-        for pid, slot in found:
-            value = float(self._scores[slot]) if slot < len(self._scores) else 0.0
-            if value > 0:
-                out[pid] = value
+            out[~np.isin(pids, self._allowed)] = 0
         return out
 
 

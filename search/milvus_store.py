@@ -255,6 +255,19 @@ class MilvusCollectionIndex:
                 ids[row, col], scores[row, col] = int(hit["id"]), float(hit["distance"])
         return scores, ids
 
+    def vectors(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        wanted = [int(i) for i in ids]
+        out = np.zeros((len(wanted), self.info.dim), np.float32)
+        row_of = {pid: row for row, pid in enumerate(wanted)}
+        held = np.zeros(len(wanted), bool)
+        for start in range(0, len(wanted), _BATCH):
+            chunk = wanted[start:start + _BATCH]
+            for found in self._call("query", filter=f"id in {chunk}", output_fields=["id", "vector"],
+                                    consistency_level=self.consistency):
+                row = row_of[int(found["id"])]
+                out[row], held[row] = np.asarray(found["vector"], np.float32), True
+        return out, held
+
     def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
         """Upsert the passages not already there (another worker may have added them)."""
         if len(ids) == 0:

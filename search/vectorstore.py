@@ -43,6 +43,10 @@ class VectorStore(Protocol):
         """Top-k (scores, ids). ``allowed`` lists the passage ids matching the filters;
         a backend with its own filter expressions may use ``category``/``tags`` instead."""
 
+    def vectors(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(vectors, held): the stored vector of each id (what its searches score) and
+        whether the store holds it (a row of zeros where it does not)."""
+
     def add(self, ids: np.ndarray, vectors: np.ndarray) -> None: ...
 
     def remove(self, ids: np.ndarray) -> None: ...
@@ -90,6 +94,7 @@ class FaissCollectionIndex:
         self.stamp = stamp
         self.change_seq = info.change_seq  # watermark: changes up to here are applied
         self._base_ids = faiss_index.ids_of(base) if base.ntotal else np.zeros(0, np.int64)
+        faiss_index.allow_reconstruct(base)
         self._delta = faiss_index.new_flat(info.dim)
         self._delta_ids: set[int] = set()
         self._removed: set[int] = set()  # ids of the base that no longer exist
@@ -122,10 +127,22 @@ class FaissCollectionIndex:
             if online:
                 self._delta.remove_ids(np.asarray(online, dtype=np.int64))
                 self._delta_ids.difference_update(online)
-            in_base = ids[np.isin(ids, self._base_ids)]
+            in_base = ids[_members(self._base_ids, ids)]
             if len(in_base):
                 self._removed.update(int(i) for i in in_base)
-                self._removed_array = np.fromiter(self._removed, dtype=np.int64)
+                self._removed_array = np.sort(np.fromiter(self._removed, dtype=np.int64))
+
+    def vectors(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        ids = np.asarray(ids, dtype=np.int64)
+        out = np.zeros((len(ids), self.info.dim), np.float32)
+        in_base = _members(self._base_ids, ids) & ~_members(self._removed_array, ids)
+        if in_base.any():
+            out[in_base] = faiss_index.reconstruct(self.base, ids[in_base])
+        with self._lock:
+            in_delta = np.fromiter((i in self._delta_ids for i in ids.tolist()), bool, len(ids))
+            if in_delta.any():
+                out[in_delta] = faiss_index.reconstruct(self._delta, ids[in_delta])
+        return out, in_base | in_delta
 
     def search(self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None, *,
                category: str | None = None,
@@ -138,6 +155,14 @@ class FaissCollectionIndex:
                 return scores, ids
             d_scores, d_ids = faiss_index.search(self._delta, queries, k, allowed=allowed)
         return _merge(scores, ids, d_scores, d_ids, k)
+
+
+def _members(sorted_ids: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """Which of ``ids`` are in ``sorted_ids``."""
+    if not len(sorted_ids):
+        return np.zeros(len(ids), bool)
+    at = np.searchsorted(sorted_ids, ids).clip(0, len(sorted_ids) - 1)
+    return sorted_ids[at] == ids
 
 
 def _merge(s1: np.ndarray, i1: np.ndarray, s2: np.ndarray, i2: np.ndarray,

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from sqlalchemy import Text, case, cast, delete, func, insert, or_, select
+from sqlalchemy import Text, bindparam, cast, delete, func, insert, or_, select
 from sqlalchemy.orm import Session
 
 from ..documents import FaqEntry, PassageSpec, text_hash
@@ -238,14 +238,13 @@ def changes_since(session: Session, collection_id: int, seq: int) -> list[tuple[
     return [tuple(r) for r in rows]  # type: ignore[misc]
 
 
-class CandidateRow(NamedTuple):
-    """One passage of a candidate entry, with what ranking and a hit need."""
+class HitRow(NamedTuple):
+    """The passage a hit matched, with its entry's fields."""
 
     passage_id: int
-    document_id: int
     kind: str
     text: str
-    vector: bytes | None  # the cached vector (None if uncached)
+    document_id: int
     external_id: str
     question: str
     answer: str
@@ -254,36 +253,37 @@ class CandidateRow(NamedTuple):
     meta_json: str | None
 
 
-def candidate_passages(session: Session, passage_ids: Sequence[int], question_space: str,
-                       passage_space: str) -> list[CandidateRow]:
-    """Every passage of the entries that hold ``passage_ids``, with its cached vector
-    (looked up in the cache space of its role) and its entry's fields: a search's one
-    round trip to the database, as plain rows (no ORM objects)."""
-    if not passage_ids:
-        return []
-    from ..documents import QUESTION_KINDS
-    from .models import EmbeddingCache
-
-    entries = select(Passage.document_id).where(Passage.id.in_(list(passage_ids)))
-    space = case((Passage.kind.in_(QUESTION_KINDS), question_space), else_=passage_space)
-    rows = session.execute(
-        select(Passage.id, Passage.document_id, Passage.kind, Passage.text, EmbeddingCache.vector,
-               Document.external_id, Document.question, Document.answer, Document.category,
-               cast(Document.tags, Text), cast(Document.meta, Text))
-        .join(Document, Document.id == Passage.document_id)
-        .outerjoin(EmbeddingCache, (EmbeddingCache.text_hash == Passage.text_hash)
-                   & (EmbeddingCache.model_id == space))
-        .where(Passage.document_id.in_(entries)))
-    return [CandidateRow(*r) for r in rows]
+_HIT_ROWS = (
+    select(Passage.id, Passage.kind, Passage.text, Document.id, Document.external_id,
+           Document.question, Document.answer, Document.category,
+           cast(Document.tags, Text), cast(Document.meta, Text))
+    .join(Document, Document.id == Passage.document_id)
+    .where(Passage.id.in_(bindparam("ids", expanding=True))))  # compiled once, cached
 
 
-def passage_texts(session: Session, passage_ids: Sequence[int]) -> dict[int, tuple[str, str]]:
-    """passage id -> (kind, text)."""
+def hit_rows(session: Session, passage_ids: Sequence[int]) -> dict[int, HitRow]:
+    """passage id -> its hit row, for the passages that exist: a search's one round
+    trip to the database, as plain rows (no ORM objects)."""
     if not passage_ids:
         return {}
-    rows = session.execute(select(Passage.id, Passage.kind, Passage.text)
+    rows = session.connection().execute(_HIT_ROWS, {"ids": [int(p) for p in passage_ids]})
+    return {int(r[0]): HitRow(*r) for r in rows}
+
+
+def passages_by_id(session: Session, passage_ids: Sequence[int]) -> dict[int, tuple[int, str, str]]:
+    """passage id -> (entry id, kind, text), for the ids that exist."""
+    if not passage_ids:
+        return {}
+    rows = session.execute(select(Passage.id, Passage.document_id, Passage.kind, Passage.text)
                            .where(Passage.id.in_(passage_ids)))
-    return {pid: (kind, text) for pid, kind, text in rows.all()}
+    return {pid: (document, kind, text) for pid, document, kind, text in rows.all()}
+
+
+def passage_entries(session: Session, collection_id: int) -> list[tuple[int, int, str]]:
+    """(passage id, entry id, kind) of every passage of the collection."""
+    query = (select(Passage.id, Passage.document_id, Passage.kind)
+             .where(Passage.collection_id == collection_id))
+    return [(int(pid), int(document), kind) for pid, document, kind in session.execute(query)]
 
 
 def all_passages(session: Session, collection_id: int,

@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from rich.console import Console
 
@@ -184,13 +185,14 @@ def test_questions_and_answers_are_encoded_and_cached_in_their_roles(settings, t
     assert {t for role, t in encoded if role == "passage"} == passages
     assert spaces == {"fake-model|问：": len(questions), "fake-model": len(passages)}
     assert build.normalization.endswith(encoder.profile.stored_prefixes())
-    # every passage of a hit is scored from the cache, each in its own space
+    # a search scores every passage with the vector it was indexed with, of its own role
     service = SearchService(settings, encoder, sessions)
-    with sessions() as session:
-        passage_ids = [p for p, in session.execute(select(repository.Passage.id))]
-        found = repository.candidate_passages(session, passage_ids, "fake-model|问：", "fake-model")
-    assert found and all(row.vector is not None for row in found)
     assert top(service, rows[0]["question"]) == rows[0]["id"]
+    ids = np.array([pid for pid, _, _ in stored])
+    served, held = service.registry.get("default").vectors(ids)
+    roles = [encoder.encode([t], "question" if k in ("question", "similar") else "passage").vectors[0]
+             for _, k, t in stored]
+    assert held.all() and np.allclose(served, np.stack(roles), atol=1e-6)
     # the same model with questions encoded as passages is another configuration
     plain = FakeEncoder()
     from search.builds import identity_for, is_current

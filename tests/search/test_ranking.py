@@ -44,22 +44,24 @@ def test_densities_are_kept_for_the_build_and_computed_for_written_passages(monk
     faiss_index.add(base, vectors, np.arange(20))
     store = CountingStore(base, BuildInfo(1, 1, "m", 8, "Flat", 0, 20, 0))
     cache = DensityCache()
-    wanted = {i: vectors[i] for i in range(3)}
-    siblings = {i: {i} for i in range(3)}
-    first = cache.densities(store, wanted, siblings, k=3)
+    wanted, owners = np.arange(3), np.arange(3)  # each passage its own entry
+
+    def densities(pids, vecs, own):  # type: ignore[no-untyped-def]
+        return cache.densities(store, np.asarray(pids), np.asarray(vecs), np.asarray(own), k=3).tolist()
+    first = densities(wanted, vectors[:3], owners)
     exact = np.sort(np.delete(vectors @ vectors[0], 0))[::-1][:3].mean()
     assert first[0] == pytest.approx(exact, abs=1e-5)
-    assert cache.densities(store, wanted, siblings, k=3) == first and store.searches == 1
+    assert densities(wanted, vectors[:3], owners) == first and store.searches == 1
     store.add(np.array([100]), vectors[:1] * 0 + vectors[0])  # a twin of passage 0 arrives
     store.change_seq += 1
-    assert cache.densities(store, wanted, siblings, k=3) == first and store.searches == 1
-    twin = cache.densities(store, {100: vectors[0]}, {100: {100}}, k=3)
-    assert store.searches == 2 and twin[100] > first[0]  # the written passage: its own density
+    assert densities(wanted, vectors[:3], owners) == first and store.searches == 1
+    twin = densities([100], vectors[:1], [100])
+    assert store.searches == 2 and twin[0] > first[0]  # the written passage: its own density
     store.change_seq += 2  # more writes than DRIFT allows: all again
-    again = cache.densities(store, wanted, siblings, k=3)
+    again = densities(wanted, vectors[:3], owners)
     assert store.searches == 3 and again[0] > first[0]
     store.info = BuildInfo(2, 1, "m", 8, "Flat", 0, 21, 0)  # a new build: all again
-    cache.densities(store, wanted, siblings, k=3)
+    densities(wanted, vectors[:3], owners)
     assert store.searches == 4
 
 
@@ -84,17 +86,16 @@ def test_a_build_saves_the_densities_a_search_would_compute(settings, fake_encod
         assert build is not None
         ids, saved, k = hubness.load(builds.side_file(settings.data_dir, build, "density"))
         documents = dict(repository.passage_documents(session, store.info.collection_id))
-        texts = repository.passage_texts(session, ids.tolist())
+        texts = repository.passages_by_id(session, ids.tolist())
     assert k == settings.hubness_k and len(ids) == store.size
-    siblings = {int(p): {q for q in documents if documents[q] == documents[int(p)]} for p in ids}
-    vectors = {int(p): v for p, v in zip(ids, fake_encoder.encode_queries([t for _, t in texts.values()]))}
-    fresh = DensityCache().densities(store, vectors, siblings, k)  # as a search computes them
-    assert np.allclose([fresh[int(p)] for p in ids], saved, atol=1e-6)
+    owners = np.array([documents[int(p)] for p in ids])
+    vectors = fake_encoder.encode_queries([texts[int(p)][2] for p in ids])
+    fresh = DensityCache().densities(store, ids, vectors, owners, k)  # as a search computes them
+    assert np.allclose(fresh, saved, atol=1e-6)
     searched = []
     real_search = store.search
     monkeypatch.setattr(store, "search", lambda *a, **kw: searched.append(1) or real_search(*a, **kw))
-    assert service.registry.density.densities(store, vectors, siblings, k) == pytest.approx(
-        dict(zip(ids.tolist(), saved.tolist())))
+    assert service.registry.density.densities(store, ids, vectors, owners, k) == pytest.approx(saved)
     assert searched == []
 
 
