@@ -6,8 +6,8 @@ are BM25 as Lucene (and bm25s) compute it, k1 1.5 and b 0.75, from the corpus
 statistics of the moment.
 
 The index is inverted: per term, the passages holding it (slot, term frequency, passage
-length), so a query reads only the postings of its own terms and adds them into one
-score array over the passages' slots. A passage's slot is its row in the index; its
+length), so a query reads only the postings of its own terms (``search.bm25`` scores a
+query, reading as little of them as the top k needs). A passage's slot is its row in the index; its
 terms are kept too (the forward index), so that an online write adds or removes one
 passage's postings instead of rebuilding anything. The postings of a build are one set
 of flat arrays (``_Base``); a term an online write touches gets arrays of its own.
@@ -30,6 +30,7 @@ from typing import NamedTuple
 import numpy as np
 
 from . import npzfile
+from .bm25 import LexicalScores, QueryTerm
 
 # Particles and punctuation carry no topic; everything else is left to BM25's IDF.
 _STOP = set("的了吗呢啊吧呀嘛哦么哈嗯喔哇呗啦") | set(" \t\n,.!?;:'\"()[]{}<>/\\|-_~`@#$%^&*+=，。！？；：、“”‘’（）《》【】…—·")
@@ -112,38 +113,6 @@ class _Base(NamedTuple):
         np.cumsum(np.bincount(forward_terms, minlength=vocabulary), out=ptr[1:])
         return cls(pids, lengths, forward_ptr, forward_terms, forward_tfs, ptr, slots,
                    forward_tfs[order], lengths[slots])
-
-
-class LexicalScores:
-    """One query's BM25 scores over the index's slots; only passages sharing a term with
-    the query score above zero."""
-
-    def __init__(self, index: LexicalIndex, scores: np.ndarray,
-                 allowed: np.ndarray | None) -> None:
-        self._index, self._scores, self._allowed = index, scores, allowed
-
-    def top(self, k: int) -> list[tuple[int, float]]:
-        """The ``k`` best (passage id, score) pairs, best first."""
-        scores = self._scores
-        if self._allowed is not None:
-            scores = np.where(self._index._allowed_mask(self._allowed, len(scores)), scores, 0)
-        slots = _top_slots(scores, k)
-        values = scores[slots]
-        order = np.argsort(-values, kind="stable")
-        pids = self._index._pids[slots[order]]  # a removed passage never scores: no posting names it
-        return [(int(p), float(v)) for p, v in zip(pids, values[order]) if p >= 0]
-
-    def at(self, pids: np.ndarray) -> np.ndarray:
-        """The score of each passage id (0 for one that shares no term with the query,
-        is not indexed, or is outside ``allowed``)."""
-        slot_of = self._index._slot_of
-        slots = np.fromiter((slot_of.get(p, -1) for p in np.asarray(pids).tolist()), np.int64,
-                            len(pids))
-        slots[slots >= len(self._scores)] = -1  # written after this query began
-        out = np.where(slots >= 0, self._scores[slots.clip(0)], 0).astype(np.float64)
-        if self._allowed is not None:
-            out[~np.isin(pids, self._allowed)] = 0
-        return out
 
 
 class LexicalIndex:
@@ -298,34 +267,35 @@ class LexicalIndex:
 
     # --- queries ----------------------------------------------------------------------
     def scores(self, query: str, allowed: np.ndarray | None = None) -> LexicalScores:
-        """The BM25 scores of ``query``; passages outside ``allowed`` are left out."""
+        """The BM25 scores of ``query``, with the corpus statistics of now; passages
+        outside ``allowed`` are left out."""
         n = len(self._slot_of)
-        out = np.zeros(len(self._pids), np.float32)
-        tokens = tokenize(query)
-        if n and tokens:
-            # tf / (tf + k1 (1 - b + b len / average)), times the term's idf and count
-            scale = np.float32(K1 * B * n / max(self._total_length, 1))
-            offset = np.float32(K1 * (1 - B))
-            for term, times in Counter(tokens).items():
-                tid = self._vocab.get(term)
-                if tid is None:
-                    continue
-                postings = self._postings_of(tid)
-                size = postings.size
-                if size == 0:
-                    continue
-                slots, tfs = postings.slots[:size], postings.tfs[:size]
-                weight = np.float32(times * math.log(1 + (n - size + 0.5) / (size + 0.5)))
-                part = postings.lengths[:size] * scale
-                part += offset
-                part += tfs
-                np.divide(tfs, part, out=part)
-                part *= weight
-                if postings.top >= len(out):  # written after this query began
-                    inside = slots < len(out)
-                    slots, part = slots[inside], part[inside]
-                np.add.at(out, slots, part)  # a term names a slot once; add.at is the fast one
-        return LexicalScores(self, out, allowed)
+        terms = []
+        for term, times in Counter(tokenize(query)).items():
+            tid = self._vocab.get(term)
+            postings = self._postings_of(tid) if tid is not None and n else None
+            if postings is not None and postings.size:
+                idf = math.log(1 + (n - postings.size + 0.5) / (postings.size + 0.5))
+                terms.append(QueryTerm(tid, times * idf, postings))
+        # tf / (tf + k1 (1 - b + b len / average)) = tf / (tf + offset + scale len)
+        return LexicalScores(self, terms, scale=K1 * B * n / max(self._total_length, 1),
+                             offset=K1 * (1 - B), size=len(self._pids), allowed=allowed)
+
+    def _forward(self, slots: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(row, term, tf) of every term of each of ``slots``, ``row`` its position there."""
+        base = self._base
+        inside = np.flatnonzero(slots < len(base.pids))
+        starts = base.forward_ptr[slots[inside]]
+        counts = base.forward_ptr[slots[inside] + 1] - starts
+        at = np.repeat(starts - np.cumsum(counts) + counts, counts) + np.arange(int(counts.sum()))
+        rows, terms, tfs = [np.repeat(inside, counts)], [base.forward_terms[at]], [base.forward_tfs[at]]
+        for row in np.flatnonzero(slots >= len(base.pids)).tolist():
+            own = self._added_terms.get(int(slots[row]))
+            if own is not None:  # None: removed since the query began
+                rows.append(np.full(len(own[0]), row))
+                terms.append(own[0])
+                tfs.append(own[1])
+        return np.concatenate(rows), np.concatenate(terms), np.concatenate(tfs)
 
     def _allowed_mask(self, allowed: np.ndarray, size: int) -> np.ndarray:
         mask = np.zeros(size, bool)
@@ -372,23 +342,6 @@ class LexicalIndex:
         lengths = np.add.reduceat(tfs, ptr[:-1]).astype(np.float32) if len(tfs) else _NO_VALUES
         index._set_base(_Base.of(pids, lengths, ptr, terms, tfs, len(words)))
         return index
-
-
-def _top_slots(scores: np.ndarray, k: int) -> np.ndarray:
-    """The slots of the ``k`` highest positive scores, in no order. The k-th highest of
-    every 32nd score is a floor that at least k scores reach, so only those few are
-    partitioned: a tenth of the time of partitioning them all."""
-    sample = scores[::32]
-    if k > 0 and len(sample) > 4 * k:
-        floor = np.partition(sample, len(sample) - k)[len(sample) - k]
-        slots = np.flatnonzero(scores >= floor) if floor > 0 else np.flatnonzero(scores)
-    else:
-        slots = np.flatnonzero(scores)
-    if k <= 0:
-        return slots[:0]
-    if len(slots) > k:
-        slots = slots[np.argpartition(scores[slots], len(slots) - k)[len(slots) - k:]]
-    return slots
 
 
 def _appended(old: _Postings, rows: list[tuple[int, float, float]]) -> _Postings:
