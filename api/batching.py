@@ -8,13 +8,19 @@ forms the next batch. Only under concurrent load (the previous batch held more t
 request) does the worker also wait up to ``batch_wait_ms`` for stragglers, so a lone
 client never pays that wait. A full queue answers 429 rather than letting latency grow
 without bound.
+
+A request that does more with its vectors (a search) hands that work to the batcher too
+(``encode_then``): it runs on one second thread, beside the next forward pass, instead of
+hopping to a pool of threads that would only take turns at the interpreter lock.
 """
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -28,6 +34,7 @@ class _Job:
     texts: list[str]
     kind: str
     future: asyncio.Future
+    then: Callable[[np.ndarray], Any] | None = None  # run on the vectors by the second stage
 
 
 class MicroBatcher:
@@ -39,6 +46,10 @@ class MicroBatcher:
         self.enabled = enabled
         self.queue: asyncio.Queue[_Job] = asyncio.Queue(maxsize=queue_max)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="encode")
+        # What requests do with their vectors (a search) runs on one thread of its own,
+        # beside the next forward pass: no hop to a pool of threads per request, whose
+        # threads would only take turns at the interpreter lock.
+        self._after = ThreadPoolExecutor(max_workers=1, thread_name_prefix="after-encode")
         self._task: asyncio.Task | None = None
         self._last_jobs = 1  # requests in the previous batch: > 1 means concurrent load
 
@@ -54,14 +65,22 @@ class MicroBatcher:
             except asyncio.CancelledError:
                 pass
         self._executor.shutdown(wait=False, cancel_futures=True)
+        self._after.shutdown(wait=False, cancel_futures=True)
 
     async def encode(self, texts: list[str], kind: str = "query") -> np.ndarray:
         """Vectors for ``texts`` (already validated and normalised)."""
+        return await self.encode_then(texts, kind, None)
+
+    async def encode_then(self, texts: list[str], kind: str,
+                          then: Callable[[np.ndarray], Any] | None) -> Any:
+        """``then(vectors)`` of the vectors for ``texts``, run off the event loop on the
+        batcher's second thread (the vectors themselves when ``then`` is None)."""
         loop = asyncio.get_running_loop()
         if not self.enabled or len(texts) >= self.max_batch:
             # Big requests are a batch already; without batching, each request encodes alone.
-            return await loop.run_in_executor(self._executor, self._encode, texts, kind)
-        job = _Job(texts, kind, loop.create_future())
+            vectors = await loop.run_in_executor(self._executor, self._encode, texts, kind)
+            return vectors if then is None else await loop.run_in_executor(self._after, then, vectors)
+        job = _Job(texts, kind, loop.create_future(), then)
         try:
             self.queue.put_nowait(job)
         except asyncio.QueueFull:
@@ -114,8 +133,34 @@ class MicroBatcher:
                     if not j.future.done():
                         j.future.set_exception(exc)
                 continue
-            start = 0
+            start, after = 0, []
             for j in group:
-                if not j.future.done():
-                    j.future.set_result(vectors[start:start + len(j.texts)])
+                part = vectors[start:start + len(j.texts)]
                 start += len(j.texts)
+                if j.then is not None:
+                    after.append((j, part))
+                elif not j.future.done():
+                    j.future.set_result(part)
+            if after:
+                self._after.submit(_finish, loop, after)
+
+
+def _finish(loop: asyncio.AbstractEventLoop, jobs: list[tuple[_Job, np.ndarray]]) -> None:
+    """Run each job's ``then`` on its vectors and hand the result (or error) back."""
+    for job, vectors in jobs:
+        if job.future.cancelled():
+            continue
+        try:
+            result, error = job.then(vectors), None  # type: ignore[misc]
+        except Exception as exc:
+            result, error = None, exc
+        loop.call_soon_threadsafe(_settle, job.future, result, error)
+
+
+def _settle(future: asyncio.Future, result: Any, error: Exception | None) -> None:
+    if future.done():
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)

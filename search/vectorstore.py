@@ -134,10 +134,14 @@ class FaissCollectionIndex:
 
     def vectors(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         ids = np.asarray(ids, dtype=np.int64)
+        removed = self._removed_array  # replaced, never mutated
+        in_base = _members(self._base_ids, ids)
+        if len(removed):
+            in_base &= ~_members(removed, ids)
+        if in_base.all():
+            return faiss_index.reconstruct(self.base, ids), in_base
         out = np.zeros((len(ids), self.info.dim), np.float32)
-        in_base = _members(self._base_ids, ids) & ~_members(self._removed_array, ids)
-        if in_base.any():
-            out[in_base] = faiss_index.reconstruct(self.base, ids[in_base])
+        out[in_base] = faiss_index.reconstruct(self.base, ids[in_base])
         with self._lock:
             in_delta = np.fromiter((i in self._delta_ids for i in ids.tolist()), bool, len(ids))
             if in_delta.any():

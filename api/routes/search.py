@@ -9,7 +9,6 @@ from datetime import datetime, timezone
 import numpy as np
 
 from fastapi import APIRouter
-from starlette.concurrency import run_in_threadpool
 
 from search.errors import InputTooLargeError
 from search.service import SearchFilters, SearchResult
@@ -64,15 +63,14 @@ async def run_searches(engine: Engine, queries: list[str], options: SearchOption
     """Encode, search and log each query as /v1/search does (the Dify route too)."""
     started = time.perf_counter()
     normalized = [engine.service.normalize_query(q) for q in queries]
-    vectors = await engine.batcher.encode(normalized, "query")
     filters = _filters(options)
 
-    def search_all() -> list[SearchResult]:
+    def search_all(vectors: np.ndarray) -> tuple[list[SearchResult], np.ndarray]:
         return [engine.service.search_vector(q, n, v, collection=options.collection,
                                              top_k=options.top_k, filters=filters)
-                for q, n, v in zip(queries, normalized, vectors)]
+                for q, n, v in zip(queries, normalized, vectors)], vectors
 
-    results = await run_in_threadpool(search_all)
+    results, vectors = await engine.batcher.encode_then(normalized, "query", search_all)
     took = (time.perf_counter() - started) * 1000
     for r in results:
         r.took_ms = took

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from sqlalchemy import Text, bindparam, cast, delete, func, insert, or_, select
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from ..documents import FaqEntry, PassageSpec, text_hash
@@ -261,12 +262,12 @@ _HIT_ROWS = (
     .where(Passage.id.in_(bindparam("ids", expanding=True))))  # compiled once, cached
 
 
-def hit_rows(session: Session, passage_ids: Sequence[int]) -> dict[int, HitRow]:
+def hit_rows(connection: Connection, passage_ids: Sequence[int]) -> dict[int, HitRow]:
     """passage id -> its hit row, for the passages that exist: a search's one round
-    trip to the database, as plain rows (no ORM objects)."""
+    trip to the database, as plain rows (no ORM objects, no session)."""
     if not passage_ids:
         return {}
-    rows = session.connection().execute(_HIT_ROWS, {"ids": [int(p) for p in passage_ids]})
+    rows = connection.execute(_HIT_ROWS, {"ids": [int(p) for p in passage_ids]})
     return {int(r[0]): HitRow(*r) for r in rows}
 
 

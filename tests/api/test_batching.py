@@ -103,3 +103,51 @@ def test_a_lone_request_does_not_wait_for_company() -> None:
 
     run(scenario())
     assert [len(c) for c in encoder.calls] == [1, 1, 1]
+
+
+def test_work_on_the_vectors_runs_on_the_second_thread_with_its_own_vectors() -> None:
+    """``encode_then``: each request's ``then`` gets its own vectors, on the batcher's
+    second thread (never the event loop's, never the encoder's)."""
+    import threading
+
+    encoder = SlowFake()
+    seen: list[tuple[str, str]] = []
+
+    def then_for(text: str):  # type: ignore[no-untyped-def]
+        def then(vectors: np.ndarray) -> tuple[str, float]:
+            seen.append((threading.current_thread().name, text))
+            time.sleep(0.01)
+            return text, float(vectors[0] @ FakeEncoder().encode_queries([text])[0])
+        return then
+
+    async def scenario() -> list:  # type: ignore[type-arg]
+        batcher = MicroBatcher(encoder, max_wait_ms=5, max_batch=4, queue_max=100)
+        await batcher.start()
+        try:
+            return await asyncio.gather(*(batcher.encode_then([f"问题{i}"], "query", then_for(f"问题{i}"))
+                                          for i in range(12)))
+        finally:
+            await batcher.stop()
+
+    results = run(scenario())
+    assert [r[0] for r in results] == [f"问题{i}" for i in range(12)]
+    assert all(abs(r[1] - 1.0) < 1e-5 for r in results)  # each got its own vector
+    assert {name for name, _ in seen} == {"after-encode_0"} and len(encoder.calls) >= 3
+
+
+def test_an_error_in_the_work_on_the_vectors_reaches_only_its_request() -> None:
+    def then(vectors: np.ndarray) -> int:
+        raise ValueError("bad filter")
+
+    async def scenario() -> list:  # type: ignore[type-arg]
+        batcher = MicroBatcher(SlowFake(), max_wait_ms=5, max_batch=8, queue_max=10)
+        await batcher.start()
+        try:
+            return await asyncio.gather(batcher.encode_then(["甲"], "query", then),
+                                        batcher.encode_then(["乙"], "query", lambda v: len(v)),
+                                        return_exceptions=True)
+        finally:
+            await batcher.stop()
+
+    failed, fine = run(scenario())
+    assert isinstance(failed, ValueError) and fine == 1

@@ -77,14 +77,14 @@ def test_filters_run_inside_milvus(tmp_path, postgres) -> None:  # type: ignore[
     _, ids = store.search(vector, 50, None, category="物流")  # no id list: Milvus filters
     found = [int(i) for i in ids[0] if i >= 0]
     with sessions() as session:
-        rows = repository.hit_rows(session, found).values()
+        rows = repository.hit_rows(session.connection(), found).values()
         by_category = repository.filtered_passage_ids(
             session, repository.get_collection(session, "default").id, "物流", [])
     assert found and {r.category for r in rows} == {"物流"}
     assert len(found) == min(50, len(by_category))
     _, ids = store.search(vector, 50, None, tags=("防诈骗",))
     with sessions() as session:
-        docs = repository.hit_rows(session, [int(i) for i in ids[0] if i >= 0]).values()
+        docs = repository.hit_rows(session.connection(), [int(i) for i in ids[0] if i >= 0]).values()
     assert docs and all("防诈骗" in json.loads(d.tags_json) for d in docs)
     hits = service.search("快递", top_k=5, filters=SearchFilters(category="物流")).hits
     assert len(hits) == 5 and {h.category for h in hits} == {"物流"}
