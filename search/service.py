@@ -260,8 +260,8 @@ class SearchService:
         query. An entry deleted since the passage table was brought up to date is left out."""
         if not shown:
             return []
-        with self.sessions.kw["bind"].connect() as connection:
-            rows = repository.hit_rows(connection, ranked.passages[shown].tolist())
+        with self.sessions() as session:  # a gate's sessions read its open transaction
+            rows = repository.hit_rows(session.connection(), ranked.passages[shown].tolist())
         hits = []
         for i in shown:
             row = rows.get(int(ranked.passages[i]))
