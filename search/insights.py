@@ -8,11 +8,12 @@ collection's ``medium`` threshold, most asked questions first, and each group is
 once more, as its centroid, for the nearest entry. The suggestion:
 
 - ``add_similar``: the group's questions become similar questions of entry X, when the
-  people who gave 👎 named X most often, or else when the nearest entry X is ``high``
-  for the group as a whole (the band's promise: X is what they mean) and X was also the
-  first hit of at least half of the group's searches (a group of questions about
+  people who gave 👎 named X most often, or else when the group as a whole passes the
+  test ``high`` puts to one search: the group's centre reaches X at the ``high``
+  threshold, X was the first hit of at least half of the group's searches, and those
+  searches led their second entry by the ``high`` margin on average (a group about
   something the FAQ lacks sits close to its nearest relative too, but its searches
-  scatter over several entries);
+  scatter over several entries, or hesitate between them);
 - ``new_entry``: otherwise; the representative question becomes a new entry's question.
 """
 from __future__ import annotations
@@ -28,6 +29,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from . import grouping
+from .bands import Thresholds
 from .errors import InvalidInputError
 from .service import SearchService
 from .store import repository
@@ -181,12 +183,19 @@ def _groups(service: SearchService, collection: str, misses: list[SearchLogEntry
         named = Counter(f.entry_id for r in rows for f in feedback.get(r.id, [])
                         if not f.helpful and f.entry_id)
         entry_id = named.most_common(1)[0][0] if named else None
-        if entry_id is None and nearest and nearest.band == "high":
-            firsts = sum(bool(r.top) and r.top[0][0] == nearest.entry_id for r in rows)
-            if 2 * firsts >= len(rows):
-                entry_id = nearest.entry_id
+        if entry_id is None and nearest and _means(rows, nearest, thresholds):
+            entry_id = nearest.entry_id
         out.append(Group(group_id, len(rows), representative, questions[:EXAMPLES], questions,
                          nearest, "add_similar" if entry_id else "new_entry", entry_id,
                          sum(r.id in disliked for r in rows)))
     out.sort(key=lambda g: (-g.size, g.representative))
     return out
+
+
+def _means(rows: list[SearchLogEntry], nearest: Nearest, thresholds: Thresholds) -> bool:
+    """The group means entry ``nearest``: ``high``'s test (threshold, then a lead over
+    the next entry by the margin) passed by the group as a whole."""
+    firsts = sum(bool(r.top) and r.top[0][0] == nearest.entry_id for r in rows)
+    leads = [r.top[0][1] - (r.top[1][1] if len(r.top) > 1 else 0.0) for r in rows if r.top]
+    return (nearest.score >= thresholds.high and 2 * firsts >= len(rows)
+            and bool(leads) and sum(leads) / len(leads) >= thresholds.margin)

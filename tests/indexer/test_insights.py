@@ -131,6 +131,34 @@ def test_add_similar_needs_the_entry_first_for_half_of_the_group(logged) -> None
     assert group.suggestion == "add_similar" and group.entry_id == "refund"
 
 
+def test_add_similar_needs_the_searches_to_lead_by_the_margin(logged) -> None:  # type: ignore[no-untyped-def]
+    """The group passes ``high``'s own test as a whole: searches that found X first but
+    barely ahead of another entry (less than the margin) do not say they mean X."""
+    from dataclasses import replace
+
+    from search.bands import Thresholds
+
+    _, sessions, encoder, service = logged
+    encoder.profile = replace(encoder.profile, thresholds=Thresholds(0.9, 0.7, 0.5, margin=0.05))
+    vector = encoder.encode_queries([service.normalize_query("退款多久到账")])[0]
+
+    def log(questions: list[str], top: list) -> None:  # type: ignore[type-arg]
+        with sessions.begin() as session:
+            searchlog.write(session, [{
+                "id": uuid.uuid4().hex, "created_at": datetime.now(timezone.utc),
+                "collection": "default", "query": q, "normalized_query": q, "top": top,
+                "top_band": "medium", "took_ms": 1.0, "user": None,
+                "vector": vector.astype(np.float32).tobytes()} for q in questions])
+
+    log(["退款到账要几天呢", "退款到账要几天呀"], [["refund", 0.95], ["address", 0.93]])
+    (group,) = insights.compute(service, "default").groups
+    assert group.nearest.entry_id == "refund" and group.nearest.score >= 0.9
+    assert group.suggestion == "new_entry"  # first, but 0.02 ahead: hesitant
+    log(["退款到账要几天嘛", "退款到账要几天哦"], [["refund", 0.99], ["address", 0.8]])
+    (group,) = insights.compute(service, "default").groups  # mean lead (0.02 + 0.19) / 2
+    assert group.suggestion == "add_similar" and group.entry_id == "refund"
+
+
 def test_the_window_and_time_forms(logged) -> None:  # type: ignore[no-untyped-def]
     _, sessions, _, service = logged
     ask(service, sessions, ["很久以前的问题"], when=datetime.now(timezone.utc) - timedelta(days=30))
