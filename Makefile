@@ -7,6 +7,9 @@ TORCH_SPEC ?= torch==2.13.0
 HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
+# The suite runs on every core, a test file per worker at a time (a file's servers and
+# fixtures stay in one process); TEST_WORKERS=0 runs it in this process alone.
+TEST_WORKERS ?= auto
 # GPU=1: a CUDA torch and faiss with GPU support (faiss-gpu-cu12) in place of the CPU
 # wheels. Both faiss wheels provide the same `faiss` module, so the CPU one is removed
 # first; run every later install through make with GPU=1 too, or pip puts faiss-cpu back.
@@ -65,7 +68,7 @@ browser-deps:
 	fi
 
 test: model browser-deps
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 serve: model
 	$(SEMSEARCH) serve --host $(HOST) --port $(PORT) --index-sample

@@ -66,7 +66,7 @@ def fuzz(url: str, report: Path, args: argparse.Namespace, key: str | None) -> d
         recorder = finished.get("recorder") or {}
         for checks in (recorder.get("checks") or {}).values():
             for check in checks:
-                if check.get("status") == "FAILURE":
+                if str(check.get("status", "")).lower() == "failure":  # "failure" in schemathesis 4
                     failures += 1
                     server_errors += check.get("name") == "not_a_server_error"
         cases += len(recorder.get("cases") or {})

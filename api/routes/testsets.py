@@ -1,13 +1,16 @@
 """A collection's hit-test set and its band thresholds, over HTTP."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 from fastapi import APIRouter, Query, Response
 from starlette.concurrency import run_in_threadpool
 
 from indexer import bands
 from search.bands import Thresholds
-from search.errors import NotFoundError
+from search.errors import InvalidInputError, NotFoundError
 from search.store import repository, testsets
+from search.text import normalize
 from search.tuning import tuning_from_json
 
 from ..deps import EngineDep, WriteAccess
@@ -29,6 +32,18 @@ def _set(engine: Engine, collection: str) -> TestSetOut:
                                  for q in questions])
 
 
+def _labelled(i: int, question: TestQuestionIn) -> testsets.Labelled:
+    """A question checked as an imported file's rows are, and as a search's query is
+    (text that normalises to nothing is no question)."""
+    try:
+        labelled = testsets.parse_row({"query": question.query, "expected_ids": question.expected_ids})
+        if not normalize(labelled.query):
+            raise ValueError("'query' is empty after normalisation")
+    except ValueError as exc:
+        raise InvalidInputError(f"questions[{i}]: {exc}") from None
+    return replace(labelled, origin="api")
+
+
 @router.get("/testset", response_model=TestSetOut)
 async def get_testset(collection: str, engine: EngineDep) -> TestSetOut:
     """The labelled test questions of a collection."""
@@ -39,8 +54,7 @@ async def get_testset(collection: str, engine: EngineDep) -> TestSetOut:
 async def add_to_testset(collection: str, body: TestSetIn, engine: EngineDep) -> TestSetOut:
     """Add questions (a question already in the set is relabelled), or replace the set."""
     def write() -> TestSetOut:
-        questions = [testsets.Labelled(q.query.strip(), tuple(dict.fromkeys(q.expected_ids)), "api")
-                     for q in body.questions]
+        questions = [_labelled(i, q) for i, q in enumerate(body.questions)]
         with engine.sessions.begin() as session:
             coll_id = repository.get_collection(session, collection).id
             (testsets.replace_all if body.replace else testsets.add)(session, coll_id, questions)

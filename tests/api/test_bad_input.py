@@ -99,6 +99,19 @@ def test_empty_questions_and_non_finite_numbers_are_refused(live_server: LiveSer
     assert httpx.get(live_server.url + path).status_code == 404
 
 
+@pytest.mark.parametrize("query", ["\\u001d", "\\u200b \\u3000", "\\u0001"])
+def test_a_test_question_that_is_only_blank_or_control_characters_is_refused(
+        live_server: LiveServer, scratch: str, query: str) -> None:
+    """Refused with 422, and the set stays readable (it once stored an empty question,
+    after which reading the set answered 500)."""
+    path = f"/v1/collections/{scratch}/testset"
+    body = '{"questions": [{"query": "退款"}, {"query": "%s"}]}' % query
+    error = assert_error(raw(live_server, "POST", path, body), 422)
+    assert "questions[1]" in error["message"]
+    listed = httpx.get(live_server.url + path)
+    assert listed.status_code == 200 and listed.json()["count"] == 0  # nothing was added
+
+
 def test_ids_with_slashes_can_be_written_read_and_deleted(live_server: LiveServer, scratch: str) -> None:
     url = f"{live_server.url}/v1/collections/{scratch}/documents/faq/2024/01"
     put = httpx.put(url, json={"question": "发票抬头写错了能改吗"}, timeout=60)
