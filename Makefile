@@ -31,13 +31,16 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 
 # torch first, so that pip never resolves torch>=2.3 to a multi-GB CUDA build.
+# --no-compile: Python compiles the modules a command imports on first use instead of
+# pip compiling every file of every package (torch's tests included) up front.
+PIP := $(PY) -m pip install --quiet --no-compile
 $(INSTALLED): pyproject.toml | $(PY)
-	$(PY) -m pip install --quiet "$(TORCH_SPEC)"
+	$(PIP) "$(TORCH_SPEC)"
 	if [ "$(GPU)" != 1 ]; then $(PY) -m pip uninstall --quiet -y faiss-gpu-cu12 2>/dev/null || true; fi
-	$(PY) -m pip install --quiet -e ".[test]"
+	$(PIP) -e ".[test]"
 	if [ "$(GPU)" = 1 ]; then \
 	  $(PY) -m pip uninstall --quiet -y faiss-cpu && \
-	  $(PY) -m pip install --quiet "$(FAISS_GPU_SPEC)" && \
+	  $(PIP) "$(FAISS_GPU_SPEC)" && \
 	  $(PY) -c "import faiss, torch; print('GPU install: faiss GPUs', faiss.get_num_gpus(), '· torch CUDA', torch.cuda.is_available())"; \
 	fi
 	rm -f $(VENV)/.installed-*
