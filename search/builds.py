@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from . import hubness
 from . import index as faiss_index
+from .encoder import TextEncoder
 from .errors import IndexCorruptError, IndexMismatchError
 from .lexical import LexicalIndex
 from .store import embeddings, repository
@@ -144,7 +145,7 @@ class Applied:
     removed: set[int]
 
 
-def catch_up(store: VectorStore, session: Session, encoder) -> Applied:  # type: ignore[no-untyped-def]
+def catch_up(store: VectorStore, session: Session, encoder: TextEncoder) -> Applied:
     """Apply the change log after the store's watermark.
 
     Vectors come from the embedding cache (writers fill it before they commit); a text
@@ -166,7 +167,7 @@ def catch_up(store: VectorStore, session: Session, encoder) -> Applied:  # type:
     return Applied(rows, removed)
 
 
-def identity_for(encoder) -> Identity:  # type: ignore[no-untyped-def]
+def identity_for(encoder: TextEncoder) -> Identity:
     from .text import normalization_version
 
     profile = encoder.profile

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .bands import Thresholds
+from .encoder import TextEncoder
 from .errors import InvalidInputError
 
 DEFAULT_TARGETS = (0.95, 0.80, 0.50)
@@ -29,7 +30,7 @@ class BandRow:
     share: float  # share of pairs falling in this band (between this and the next threshold)
 
 
-def search_scores(encoder, a: list[str], b: list[str]) -> np.ndarray:  # type: ignore[no-untyped-def]
+def search_scores(encoder: TextEncoder, a: list[str], b: list[str]) -> np.ndarray:
     """Cosines as a search computes them: ``a`` as the user's query, ``b`` as a stored
     question (each side with its role's prefix)."""
     qa, pb = list(dict.fromkeys(a)), list(dict.fromkeys(b))

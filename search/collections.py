@@ -21,13 +21,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from . import builds
 from . import index as faiss_index
 from .config import Settings
+from .encoder import TextEncoder
 from .errors import (IndexCorruptError, IndexMismatchError, NotFoundError, NotReadyError,
                      SemsearchError)
 from .hubness import DensityCache
 from .lexical import LexicalIndex
 from .passages import PassageTable
 from .store import repository
-from .store.models import Collection
+from .store.models import Collection, IndexBuild
 from .tuning import Tuning, tuning_from_json
 from .vectorstore import BuildInfo, FaissCollectionIndex, VectorStore
 
@@ -44,7 +45,7 @@ class Served(NamedTuple):
 
 
 class CollectionRegistry:
-    def __init__(self, settings: Settings, encoder, sessions: sessionmaker[Session],  # type: ignore[no-untyped-def]
+    def __init__(self, settings: Settings, encoder: TextEncoder, sessions: sessionmaker[Session],
                  only: str | None = None) -> None:
         """``only`` names the one collection this registry loads (an evaluation's)."""
         self.only = only
@@ -132,7 +133,7 @@ class CollectionRegistry:
 
     def _forget(self, name: str) -> None:
         for table in (self._served, self._ids, self.errors, self._failed, self._tuning):
-            table.pop(name, None)  # type: ignore[attr-defined]
+            table.pop(name, None)
 
     def _refresh_one(self, session: Session, coll: Collection) -> None:
         current = self._served.get(coll.name)
@@ -148,7 +149,8 @@ class CollectionRegistry:
             raise IndexCorruptError(f"collection {coll.name!r}: {problem}")
         self._catch_up(session, current)
 
-    def _reopen(self, session: Session, coll: Collection, build, wanted: tuple) -> None:  # type: ignore[no-untyped-def]
+    def _reopen(self, session: Session, coll: Collection, build: IndexBuild | None,
+                wanted: tuple[int, int]) -> None:
         """Load the active build (caught up before the swap, so requests in flight finish
         on the old one). A build that failed to load is not read again until the active
         build or its file changes: a corrupt file is hashed once, not every second."""
@@ -171,7 +173,7 @@ class CollectionRegistry:
         self._catch_up(session, served)  # the table is of now: replaying it changes nothing
         self._served[coll.name] = served  # an atomic swap of one reference
 
-    def _file_state(self, build) -> tuple | None:  # type: ignore[no-untyped-def]
+    def _file_state(self, build: IndexBuild | None) -> tuple | None:
         if build is None or build.backend != "faiss":
             return None
         try:
@@ -180,7 +182,8 @@ class CollectionRegistry:
             return ("missing",)
         return (st.st_size, st.st_mtime_ns, st.st_ino)
 
-    def _open_lexical(self, session: Session, coll: Collection, build) -> LexicalIndex | None:  # type: ignore[no-untyped-def]
+    def _open_lexical(self, session: Session, coll: Collection,
+                      build: IndexBuild | None) -> LexicalIndex | None:
         """The build's saved lexical index (the change log after it is applied next), or
         one tokenised from the passages the database holds now."""
         if not self.use_lexical:
@@ -199,7 +202,7 @@ class CollectionRegistry:
             served.lexical.add((pid, text) for pid, (_, _, text) in applied.added.items())
             served.lexical.remove(applied.removed)
 
-    def _open(self, session: Session, coll: Collection, build) -> VectorStore:  # type: ignore[no-untyped-def]
+    def _open(self, session: Session, coll: Collection, build: IndexBuild | None) -> VectorStore:
         if self.settings.vector_store == "milvus":
             from . import milvus_builds
 

@@ -9,10 +9,11 @@ from typing import Any, Literal
 PassageKind = Literal["question", "similar", "answer", "chunk"]
 PASSAGE_KINDS: tuple[PassageKind, ...] = ("question", "similar", "answer", "chunk")
 QUESTION_KINDS: tuple[PassageKind, ...] = ("question", "similar")
-STORED_ROLES = ("question", "passage")  # how stored text is encoded; see role_of
+StoredRole = Literal["question", "passage"]
+STORED_ROLES: tuple[StoredRole, ...] = ("question", "passage")  # how stored text is encoded; see role_of
 
 
-def role_of(kind: str) -> str:
+def role_of(kind: str) -> StoredRole:
     """How a passage is encoded: standard and similar questions as ``question``, answers
     and their chunks as ``passage`` (the model profile maps each role to its prefix)."""
     return "question" if kind in QUESTION_KINDS else "passage"

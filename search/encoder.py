@@ -12,13 +12,19 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Sequence
+from typing import TYPE_CHECKING, Any, Literal, Protocol, Sequence
 
 import numpy as np
 
 from .errors import InvalidInputError, ModelError
 from .profiles import ModelProfile, ResolvedModel, resolve_model
 from .text import normalize
+
+if TYPE_CHECKING:
+    import torch
+    from tokenizers import Tokenizer
+
+    from .config import Settings
 
 Kind = Literal["query", "question", "passage"]  # role: picks the profile's prefix
 CPU_PRECISIONS = ("fp32", "bf16", "int8")
@@ -50,6 +56,34 @@ def validate_texts(texts: Any) -> list[str]:
     return list(texts)
 
 
+class TextEncoder(Protocol):
+    """What the search and index code use of an encoder. ``Encoder`` runs a model; the
+    test suite's and the benchmarks' fakes make vectors without one and fit it too.
+    Members are read-only here so that a plain attribute or a property both fit."""
+
+    @property
+    def profile(self) -> ModelProfile: ...
+    @property
+    def resolved(self) -> ResolvedModel: ...
+    @property
+    def dim(self) -> int: ...
+    @property
+    def model_id(self) -> str: ...
+    @property
+    def device(self) -> str: ...
+    @property
+    def precision(self) -> str: ...
+    @property
+    def threads(self) -> int: ...
+    @property
+    def passage_token_budget(self) -> int: ...
+
+    def encode(self, texts: Any, kind: Kind = "query") -> EncodeResult: ...
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray: ...
+    def encode_passages(self, texts: Sequence[str]) -> np.ndarray: ...
+    def count_tokens(self, texts: Sequence[str]) -> list[int]: ...
+
+
 class Encoder:
     """Loads a model once and encodes queries and passages with its profile."""
 
@@ -77,7 +111,7 @@ class Encoder:
             self.model = _with_precision(model, self.precision, self.device)
 
     @classmethod
-    def from_settings(cls, settings) -> "Encoder":  # type: ignore[no-untyped-def]
+    def from_settings(cls, settings: Settings) -> Encoder:
         resolved = resolve_model(settings)
         if resolved.local and not os.path.isdir(resolved.source):
             raise ModelError(f"model directory {resolved.source} is missing; "
@@ -197,7 +231,7 @@ def _pick_device(device: str) -> str:
     return device
 
 
-def _load(resolved: ResolvedModel):  # type: ignore[no-untyped-def]
+def _load(resolved: ResolvedModel) -> tuple[Tokenizer, int, torch.nn.Module]:
     """(tokenizer, pad token id, model) of a model directory or hub id."""
     from transformers import AutoModel
     from transformers.utils import logging as hf_logging
@@ -218,7 +252,7 @@ def _load(resolved: ResolvedModel):  # type: ignore[no-untyped-def]
     return tokenizer, pad_id, model.eval()
 
 
-def _load_tokenizer(resolved: ResolvedModel, kwargs: dict[str, Any]):  # type: ignore[no-untyped-def]
+def _load_tokenizer(resolved: ResolvedModel, kwargs: dict[str, Any]) -> tuple[Tokenizer, int]:
     """The model's Rust tokenizer (``tokenizers.Tokenizer``) and its pad token id.
 
     A local directory's ``tokenizer.json`` is read directly: transformers' AutoTokenizer
@@ -259,7 +293,7 @@ def _special_token(folder: Path, name: str) -> str | None:
     return None
 
 
-def _with_precision(model, precision: str, device: str):  # type: ignore[no-untyped-def]
+def _with_precision(model: torch.nn.Module, precision: str, device: str) -> torch.nn.Module:
     import torch
 
     if precision == "fp16":
@@ -279,7 +313,7 @@ def _with_precision(model, precision: str, device: str):  # type: ignore[no-unty
     return model.to(device)
 
 
-def _pool(hidden, mask, pooling: str):  # type: ignore[no-untyped-def]
+def _pool(hidden: torch.Tensor, mask: torch.Tensor, pooling: str) -> torch.Tensor:
     if pooling == "cls":
         return hidden[:, 0]
     weights = mask.unsqueeze(-1).to(hidden.dtype)

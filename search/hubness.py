@@ -26,10 +26,14 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from . import npzfile
+
+if TYPE_CHECKING:
+    from .vectorstore import VectorStore
 
 _MAX_CACHED = 200_000
 DRIFT = 0.01  # changed passages, as a share of the index, that make all densities stale
@@ -110,10 +114,10 @@ class DensityCache:
         self._lock = threading.Lock()
 
     @staticmethod
-    def _version(store) -> tuple:  # type: ignore[no-untyped-def]
+    def _version(store: VectorStore) -> tuple[int, int]:
         return (id(store), store.info.build_id)
 
-    def seed(self, store, ids: np.ndarray, densities: np.ndarray, k: int) -> None:  # type: ignore[no-untyped-def]
+    def seed(self, store: VectorStore, ids: np.ndarray, densities: np.ndarray, k: int) -> None:
         """The densities saved with the build ``store`` has just loaded (before it
         catches up with the change log)."""
         order = np.argsort(ids)
@@ -121,8 +125,8 @@ class DensityCache:
             self._known[store.info.collection_id] = _Known(
                 self._version(store), store.change_seq, build=(k, ids[order], densities[order]))
 
-    def densities(self, store, pids: np.ndarray, vectors: np.ndarray, owners: np.ndarray,  # type: ignore[no-untyped-def]
-                  k: int) -> np.ndarray:
+    def densities(self, store: VectorStore, pids: np.ndarray, vectors: np.ndarray,
+                  owners: np.ndarray, k: int) -> np.ndarray:
         """Density of each passage ``pids[i]`` (vector ``vectors[i]``) over its ``k``
         nearest neighbours. ``owners[i]`` is its entry; the passages of that entry
         among ``pids`` (all of them, as a search gathers them) never count."""

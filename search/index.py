@@ -16,6 +16,7 @@ import os
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -28,7 +29,7 @@ _RECALL_SAMPLE = 1000
 
 
 @lru_cache(maxsize=1)
-def _faiss():  # type: ignore[no-untyped-def]
+def _faiss() -> ModuleType:
     import faiss
 
     global _BATCH_THREADS

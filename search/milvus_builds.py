@@ -14,9 +14,10 @@ from typing import Any
 
 import numpy as np
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from . import builds
+from .config import Settings
 from .errors import IndexCorruptError, IndexMismatchError
 from .errors import SemsearchError
 from .milvus_store import (Metadata, MilvusCollectionIndex, alias_name, client, live_name, schema,
@@ -28,7 +29,7 @@ log = logging.getLogger(__name__)
 _CHUNK = 500
 
 
-def shown_uri(settings) -> str:  # type: ignore[no-untyped-def]
+def shown_uri(settings: Settings) -> str:
     """The Milvus URI as messages show it: a Milvus Lite file relative to the data dir."""
     uri = settings.resolved_milvus_uri
     return settings.shown_path(uri) if "://" not in uri else uri
@@ -46,7 +47,7 @@ def passage_metadata(session: Session, ids: Sequence[int]
     return out
 
 
-def session_metadata(sessions) -> Metadata:  # type: ignore[no-untyped-def]
+def session_metadata(sessions: sessionmaker[Session]) -> Metadata:
     def lookup(ids: Sequence[int]) -> dict[int, tuple[str | None, list[str]]]:
         with sessions() as session:
             return passage_metadata(session, ids)
@@ -100,7 +101,7 @@ def drop(milvus: Any, name: str, alias: str) -> None:
         milvus.drop_collection(name)
 
 
-def store_for(settings, coll: Collection, name: str, info: BuildInfo, size: int,  # type: ignore[no-untyped-def]
+def store_for(settings: Settings, coll: Collection, name: str, info: BuildInfo, size: int,
               metadata: Metadata) -> MilvusCollectionIndex:
     return MilvusCollectionIndex(client(settings), name, alias_name(settings.milvus_prefix, coll),
                                  info, size=size, metadata=metadata,
@@ -108,7 +109,7 @@ def store_for(settings, coll: Collection, name: str, info: BuildInfo, size: int,
                                  timeout=settings.milvus_timeout_s)
 
 
-def open_build(build: IndexBuild, coll: Collection, session: Session, settings,  # type: ignore[no-untyped-def]
+def open_build(build: IndexBuild, coll: Collection, session: Session, settings: Settings,
                identity: builds.Identity, metadata: Metadata) -> MilvusCollectionIndex:
     builds.verify(build, identity)
     try:
@@ -119,7 +120,7 @@ def open_build(build: IndexBuild, coll: Collection, session: Session, settings, 
         raise unavailable(f"loading build {build.id} ({build.file})", exc) from exc
 
 
-def _open_build(build: IndexBuild, coll: Collection, session: Session, settings,  # type: ignore[no-untyped-def]
+def _open_build(build: IndexBuild, coll: Collection, session: Session, settings: Settings,
                 metadata: Metadata) -> MilvusCollectionIndex:
     if build.backend != "milvus":
         raise IndexMismatchError(
@@ -156,7 +157,7 @@ def _logged_since(session: Session, collection_id: int, seq: int) -> tuple[int, 
     return int(rows.get("add", 0)), int(rows.get("remove", 0))
 
 
-def open_live(coll: Collection, settings, identity: builds.Identity,  # type: ignore[no-untyped-def]
+def open_live(coll: Collection, settings: Settings, identity: builds.Identity,
               metadata: Metadata) -> MilvusCollectionIndex:
     """Before the first build: a shared collection the change log fills (watermark 0)."""
     try:
@@ -167,7 +168,7 @@ def open_live(coll: Collection, settings, identity: builds.Identity,  # type: ig
         raise unavailable(f"opening the collection for {coll.name!r}", exc) from exc
 
 
-def _open_live(coll: Collection, settings, identity: builds.Identity,  # type: ignore[no-untyped-def]
+def _open_live(coll: Collection, settings: Settings, identity: builds.Identity,
                metadata: Metadata) -> MilvusCollectionIndex:
     milvus = client(settings)
     alias = alias_name(settings.milvus_prefix, coll)

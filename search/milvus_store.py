@@ -27,15 +27,19 @@ import logging
 import os
 import re
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .errors import ConfigError, NotReadyError
 from .vectorstore import BuildInfo
+
+if TYPE_CHECKING:
+    from .config import Settings
+    from .store.models import Collection
 
 log = logging.getLogger(__name__)
 MAX_TOPK = 16_384  # the most one Milvus search returns
@@ -73,7 +77,7 @@ _clients: dict[tuple, Any] = {}
 _lock = threading.Lock()
 
 
-def client(settings) -> Any:  # type: ignore[no-untyped-def]
+def client(settings: Settings) -> Any:
     uri = settings.resolved_milvus_uri
     key = (os.getpid(), uri, settings.milvus_token, settings.milvus_db)
     with _lock:
@@ -145,7 +149,7 @@ def release_all() -> None:
 
 
 # --- names --------------------------------------------------------------------------
-def alias_name(prefix: str, coll) -> str:  # type: ignore[no-untyped-def]
+def alias_name(prefix: str, coll: Collection) -> str:
     """``<prefix>_<name>_<key>``: readable, and keyed on the collection row (id, name,
     creation time) so that another metadata database (an evaluation's throw-away one, a
     second deployment) sharing the Milvus server never touches this one's collections."""
@@ -289,7 +293,7 @@ class MilvusCollectionIndex:
             self._call("delete", ids=sorted(present), by_alias=False)
         self._size = self.count()
 
-    def present(self, ids: Sequence[int]) -> set[int]:
+    def present(self, ids: Iterable[int]) -> set[int]:
         """Which of ``ids`` the collection holds now."""
         wanted = [int(i) for i in ids]
         found: set[int] = set()

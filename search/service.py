@@ -18,8 +18,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from .bands import BAND_LABELS, Band, Thresholds, band_at_least, top_bands
 from .collections import CollectionRegistry, Served
-from .config import Settings
+from .config import RetrievalMode, Settings
 from .documents import PASSAGE_KINDS
+from .encoder import TextEncoder
 from .errors import InputTooLargeError, InvalidInputError
 from .fusion import merge_entries, ranking_keys
 from .lexical import LexicalScores
@@ -103,7 +104,7 @@ def check_query(query: object, max_chars: int, *, traditional_to_simplified: boo
 
 
 class SearchService:
-    def __init__(self, settings: Settings, encoder, sessions: sessionmaker[Session],  # type: ignore[no-untyped-def]
+    def __init__(self, settings: Settings, encoder: TextEncoder, sessions: sessionmaker[Session],
                  registry: CollectionRegistry | None = None) -> None:
         self.settings = settings
         self.encoder = encoder
@@ -111,11 +112,11 @@ class SearchService:
         self.registry = registry or CollectionRegistry(settings, encoder, sessions)
 
     @property
-    def mode(self) -> str:
+    def mode(self) -> RetrievalMode:
         return self.settings.retrieval_mode
 
     @property
-    def thresholds(self):  # type: ignore[no-untyped-def]
+    def thresholds(self) -> Thresholds:
         return self.encoder.profile.thresholds
 
     def normalize_query(self, query: object) -> str:

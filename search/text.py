@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from functools import lru_cache
+from typing import Any
 
 NORMALIZATION_VERSION = "nfkc-zw-ws-1"
 
@@ -56,7 +57,7 @@ _ACCOUNT_WORDS = re.compile("(?<=[到转记对查入出结算欠赊挂销冲坏�
 
 
 @lru_cache(maxsize=1)
-def _t2s_converter():  # type: ignore[no-untyped-def]
+def _t2s_converter() -> Any:  # an opencc.OpenCC (opencc ships no types)
     import opencc  # imported lazily: only needed when conversion is on
 
     return opencc.OpenCC(OPENCC_CONFIG)

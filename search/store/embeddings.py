@@ -10,13 +10,17 @@ rebuildable from the database alone.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import Insert, select
 from sqlalchemy.orm import Session
 
-from ..documents import STORED_ROLES, role_of, text_hash
+from ..documents import STORED_ROLES, StoredRole, role_of, text_hash
 from .models import EmbeddingCache, utcnow
+
+if TYPE_CHECKING:
+    from ..encoder import TextEncoder
 
 _LOOKUP_CHUNK = 500  # stay well under SQLite's bound-parameter limit
 Encode = Callable[[list[str]], np.ndarray]
@@ -51,15 +55,17 @@ def insert_rows(session: Session, rows: list[dict]) -> None:
         session.execute(_insert_ignoring_duplicates(session), rows)
 
 
-def _insert_ignoring_duplicates(session: Session):  # type: ignore[no-untyped-def]
+def _insert_ignoring_duplicates(session: Session) -> Insert:
     dialect = session.get_bind().dialect.name
     if dialect == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert
-    elif dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        raise NotImplementedError(f"embedding cache writes on {dialect} are not supported")
-    return insert(EmbeddingCache).on_conflict_do_nothing()
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        return sqlite_insert(EmbeddingCache).on_conflict_do_nothing()
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+
+        return postgresql_insert(EmbeddingCache).on_conflict_do_nothing()
+    raise NotImplementedError(f"embedding cache writes on {dialect} are not supported")
 
 
 def vectors_for(session: Session, model_id: str, texts: Sequence[str], encode: Encode,
@@ -83,12 +89,12 @@ def vectors_for(session: Session, model_id: str, texts: Sequence[str], encode: E
     return np.stack([cached[h] for h in hashes]).astype(np.float32, copy=False), len(missing)
 
 
-def spaces(encoder) -> dict[str, str]:  # type: ignore[no-untyped-def]
+def spaces(encoder: TextEncoder) -> dict[StoredRole, str]:
     """The cache space of each role of stored text (question, passage) for ``encoder``."""
     return {role: encoder.profile.cache_space(encoder.model_id, role) for role in STORED_ROLES}
 
 
-def stored_vectors(session: Session, encoder, kinds: Sequence[str],  # type: ignore[no-untyped-def]
+def stored_vectors(session: Session, encoder: TextEncoder, kinds: Sequence[str],
                    texts: Sequence[str]) -> tuple[np.ndarray, int]:
     """Vectors for stored passages of the given kinds, each encoded in its role (see
     ``role_of``) and cached under that role's space; in input order."""
@@ -98,8 +104,7 @@ def stored_vectors(session: Session, encoder, kinds: Sequence[str],  # type: ign
         picked = [i for i, kind in enumerate(kinds) if role_of(kind) == role]
         if not picked:
             continue
-        vectors, n = vectors_for(session, space, [texts[i] for i in picked],
-                                 lambda batch, role=role: encoder.encode(batch, role).vectors)
+        vectors, n = vectors_for(session, space, [texts[i] for i in picked], _encode_as(encoder, role))
         if out is None:
             out = np.empty((len(texts), vectors.shape[1]), dtype=np.float32)
         out[picked] = vectors
@@ -107,3 +112,7 @@ def stored_vectors(session: Session, encoder, kinds: Sequence[str],  # type: ign
     if out is None:
         return np.zeros((0, 0), dtype=np.float32), 0
     return out, encoded
+
+
+def _encode_as(encoder: TextEncoder, role: StoredRole) -> Encode:
+    return lambda batch: encoder.encode(batch, role).vectors
