@@ -87,5 +87,5 @@ def band_at_least(band: Band, minimum: Band) -> bool:
 def parse_band(value: str) -> Band:
     if value not in BANDS:
         raise InvalidInputError(f"unknown band {value!r}; expected one of {', '.join(BANDS)}")
-    return value  # type: ignore[return-value]
+    return value
 

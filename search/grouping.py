@@ -9,6 +9,8 @@ stand alone.
 """
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from .bands import Thresholds
@@ -58,7 +60,7 @@ def summarise(texts: list[str], vectors: np.ndarray, threshold: float, *,
     """The groups of ``texts`` (in their order) as reported by dedup and cluster: biggest
     first, each with its size, the text nearest its centre and its members' indices and
     texts; groups smaller than ``min_size`` are left out."""
-    out = []
+    out: list[dict[str, Any]] = []
     for members in group(vectors, threshold):
         if len(members) < min_size:
             continue

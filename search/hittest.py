@@ -118,8 +118,9 @@ def metrics(outcomes: list[Outcome], thresholds: Thresholds | Sequence[Threshold
         out["band_interval"][band] = list(wilson(right, len(members))) if members else None
     high = [o for o, b in zip(outcomes, bands) if b == "high" and o.question.answerable]
     out["high_share_of_answerable"] = len(high) / len(answerable) if answerable else None
-    right = [(o, b) for o, b in zip(outcomes, bands) if o.correct]
-    out["right_labelled_none"] = (sum(b == "none" for _, b in right) / len(right)) if right else None
+    right_pairs = [(o, b) for o, b in zip(outcomes, bands) if o.correct]
+    out["right_labelled_none"] = (sum(b == "none" for _, b in right_pairs) / len(right_pairs)
+                                  if right_pairs else None)
     off = [b for o, b in zip(outcomes, bands) if not o.question.answerable]
     out["n_none_questions"] = len(off)
     out["none_questions_low_or_none"] = (sum(b in ("low", "none") for b in off) / len(off)

@@ -23,6 +23,7 @@ import re
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
+from typing import cast
 
 import numpy as np
 from sqlalchemy import select
@@ -163,7 +164,9 @@ def _groups(service: SearchService, collection: str, misses: list[SearchLogEntry
     texts = sorted(by_text, key=lambda t: (-len(by_text[t]), t))  # most asked found the groups
     if not texts:
         return []
-    vectors = np.stack([np.frombuffer(by_text[t][0].vector, dtype=np.float32) for t in texts])
+    # Misses are the searches logged with a vector (see ``insights``).
+    vectors = np.stack([np.frombuffer(cast(bytes, by_text[t][0].vector), dtype=np.float32)
+                        for t in texts])
     thresholds = service.thresholds_for(collection)
     out = []
     for members in grouping.group(vectors, thresholds.medium):

@@ -25,6 +25,7 @@ from collections import Counter
 from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
+from types import ModuleType
 from typing import NamedTuple
 
 import numpy as np
@@ -37,7 +38,7 @@ _STOP = set("的了吗呢啊吧呀嘛哦么哈嗯喔哇呗啦") | set(" \t\n,.!?
 
 
 @lru_cache(maxsize=1)
-def _jieba():  # type: ignore[no-untyped-def]
+def _jieba() -> ModuleType:
     import jieba
 
     jieba.setLogLevel(logging.WARNING)  # it announces its dictionary cache on stderr
@@ -147,7 +148,8 @@ class LexicalIndex:
             return cls(passages)
         index = cls()
         index._vocab = dict(reuse._vocab)  # reused term ids stay valid
-        fresh, kept = [], []
+        fresh: list[tuple[int, str]] = []
+        kept: list[tuple[int, str]] = []
         for pid, text in passages:
             (kept if pid in reuse._slot_of else fresh).append((pid, text))
         parts = [reuse._terms_of(reuse._slot_of[pid]) for pid, _ in kept]
@@ -273,8 +275,10 @@ class LexicalIndex:
         terms = []
         for term, times in Counter(tokenize(query)).items():
             tid = self._vocab.get(term)
-            postings = self._postings_of(tid) if tid is not None and n else None
-            if postings is not None and postings.size:
+            if tid is None or not n:
+                continue
+            postings = self._postings_of(tid)
+            if postings.size:
                 idf = math.log(1 + (n - postings.size + 0.5) / (postings.size + 0.5))
                 terms.append(QueryTerm(tid, times * idf, postings))
         # tf / (tf + k1 (1 - b + b len / average)) = tf / (tf + offset + scale len)

@@ -20,7 +20,7 @@ import numpy as np
 
 from .documents import PASSAGE_KINDS
 
-KIND_CODES = {kind: code for code, kind in enumerate(PASSAGE_KINDS)}
+KIND_CODES: dict[str, int] = {kind: code for code, kind in enumerate(PASSAGE_KINDS)}
 _NO_IDS = np.zeros(0, np.int64)
 
 

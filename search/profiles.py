@@ -14,9 +14,13 @@ import json
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from .bands import Thresholds
 from .errors import ConfigError
+
+if TYPE_CHECKING:
+    from .config import Settings
 
 BUNDLED_MODEL = "multilingual-e5-small-q4"
 BGE_QUERY_INSTRUCTION = "为这个句子生成表示以用于检索相关文章："
@@ -75,12 +79,12 @@ def _bge(name: str, dim: int) -> ModelProfile:
                         traditional_to_simplified=True)
 
 
-def _e5(name: str, dim: int, **kw: object) -> ModelProfile:
+def _e5(name: str, dim: int, **kw: Any) -> ModelProfile:
     # The model card: "query: " on both sides for symmetric tasks (paraphrase retrieval),
     # which is what matching a user's question to stored questions is. On the COVID FAQ
     # this lifts dense recall@1 from 0.818 (questions as "passage: ") to 0.851.
     return ModelProfile(name, "mean", dim, query_prefix="query: ", passage_prefix="passage: ",
-                        question_prefix="query: ", **kw)  # type: ignore[arg-type]
+                        question_prefix="query: ", **kw)
 
 
 BUILTIN: tuple[ModelProfile, ...] = (
@@ -136,7 +140,7 @@ def profile_from_directory(path: Path, pooling: str | None) -> ModelProfile:
             f"unknown model at {path}: its pooling is not recorded (no sentence-transformers "
             "modules.json / 1_Pooling/config.json); set SEMSEARCH_POOLING=cls or mean"
         )
-    prompts = {}
+    prompts: dict[str, str] = {}
     if (path / "config_sentence_transformers.json").exists():
         prompts = _read_json(path / "config_sentence_transformers.json").get("prompts") or {}
     max_length = 512
@@ -176,8 +180,8 @@ def apply_overrides(profile: ModelProfile, profiles_dir: Path) -> ModelProfile:
     data = _read_json(path)
     try:
         found = data["thresholds"]
-        thresholds = Thresholds(*(float(found[k]) for k in ("high", "medium", "low")),
-                                margin=float(found.get("margin", 0.0)))
+        high, medium, low = (float(found[k]) for k in ("high", "medium", "low"))
+        thresholds = Thresholds(high, medium, low, margin=float(found.get("margin", 0.0)))
     except (KeyError, TypeError, ValueError) as exc:
         raise ConfigError(f"{path}: malformed thresholds ({exc})") from exc
     return replace(profile, thresholds=thresholds, calibrated=True)
@@ -198,7 +202,7 @@ class ResolvedModel:
     local: bool
 
 
-def resolve_model(settings) -> ResolvedModel:  # type: ignore[no-untyped-def]
+def resolve_model(settings: Settings) -> ResolvedModel:
     """Turn ``settings.model`` into a loadable source and its profile."""
     name = settings.model
     profiles_dir = settings.data_dir / "profiles"
@@ -233,7 +237,7 @@ def _config_name(path: Path) -> str | None:
     return _read_json(config).get("_name_or_path")
 
 
-def _finish(profile: ModelProfile, settings, profiles_dir: Path) -> ModelProfile:  # type: ignore[no-untyped-def]
+def _finish(profile: ModelProfile, settings: Settings, profiles_dir: Path) -> ModelProfile:
     changes: dict = {}
     if settings.pooling and settings.pooling != profile.pooling:
         changes["pooling"] = settings.pooling

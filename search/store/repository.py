@@ -236,7 +236,7 @@ def changes_since(session: Session, collection_id: int, seq: int) -> list[tuple[
     rows = session.execute(select(Change.seq, Change.passage_id, Change.op)
                            .where(Change.collection_id == collection_id, Change.seq > seq)
                            .order_by(Change.seq))
-    return [tuple(r) for r in rows]  # type: ignore[misc]
+    return [(seq, pid, op) for seq, pid, op in rows]
 
 
 class HitRow(NamedTuple):
@@ -268,7 +268,7 @@ def hit_rows(connection: Connection, passage_ids: Sequence[int]) -> dict[int, Hi
     if not passage_ids:
         return {}
     rows = connection.execute(_HIT_ROWS, {"ids": [int(p) for p in passage_ids]})
-    return {int(r[0]): HitRow(*r) for r in rows}
+    return {int(r[0]): HitRow._make(r) for r in rows}
 
 
 def passages_by_id(session: Session, passage_ids: Sequence[int]) -> dict[int, tuple[int, str, str]]:
@@ -295,7 +295,7 @@ def all_passages(session: Session, collection_id: int,
     if kinds is not None:
         query = query.where(Passage.kind.in_(kinds))
     rows = session.execute(query.order_by(Passage.id))
-    return [tuple(r) for r in rows]  # type: ignore[misc]
+    return [(pid, kind, text) for pid, kind, text in rows]
 
 
 def passage_documents(session: Session, collection_id: int) -> list[tuple[int, int]]:
@@ -323,7 +323,7 @@ def categories(session: Session, collection_id: int) -> list[tuple[str, int]]:
                            .where(Document.collection_id == collection_id,
                                   Document.category.is_not(None))
                            .group_by(Document.category).order_by(Document.category))
-    return [(c, int(n)) for c, n in rows]
+    return [(c, int(n)) for c, n in rows if c is not None]  # the query leaves None out; mypy cannot tell
 
 
 def question_passages(session: Session, collection_id: int
@@ -337,4 +337,5 @@ def question_passages(session: Session, collection_id: int
                Document.answer).join(Document)
         .where(Passage.collection_id == collection_id, Passage.kind.in_(QUESTION_KINDS))
         .order_by(Passage.id))
-    return [tuple(r) for r in rows]  # type: ignore[misc]
+    return [(pid, kind, text, external_id, question, answer)
+            for pid, kind, text, external_id, question, answer in rows]

@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import CursorResult, delete, insert, select
 from sqlalchemy.orm import Session
 
 from .models import Feedback, SearchLogEntry
@@ -20,7 +21,8 @@ def prune(session: Session, before: datetime) -> int:
     """Delete the searches older than ``before`` and their feedback; how many went."""
     old = select(SearchLogEntry.id).where(SearchLogEntry.created_at < before)
     session.execute(delete(Feedback).where(Feedback.search_id.in_(old)))
-    return session.execute(delete(SearchLogEntry).where(SearchLogEntry.created_at < before)).rowcount
+    done = session.execute(delete(SearchLogEntry).where(SearchLogEntry.created_at < before))
+    return cast("CursorResult[Any]", done).rowcount  # a DELETE's result is typed as any result's
 
 
 def get(session: Session, search_id: str) -> SearchLogEntry | None:

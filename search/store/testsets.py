@@ -10,9 +10,9 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, select
+from sqlalchemy import CursorResult, delete, select
 from sqlalchemy.orm import Session
 
 from ..errors import SourceError
@@ -123,7 +123,7 @@ def add(session: Session, collection_id: int, questions: Iterable[Labelled]) -> 
 def remove(session: Session, collection_id: int, query: str) -> bool:
     done = session.execute(delete(TestQuestion).where(TestQuestion.collection_id == collection_id,
                                                       TestQuestion.query == query))
-    return bool(done.rowcount)
+    return bool(cast("CursorResult[Any]", done).rowcount)  # a DELETE's result is typed as any result's
 
 
 def load(session: Session, collection_id: int) -> list[Labelled]:
