@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session, sessionmaker
 
 from search.config import Settings
+from search.encoder import TextEncoder
 from search.store import repository, snapshots
 from search.store.models import Collection
 
@@ -31,7 +32,7 @@ class Activation:
 
 
 def activate(sessions: sessionmaker[Session], build_id: int, settings: Settings, *,
-             load_encoder: Callable[[], object], allow_shrink: bool = False) -> Activation:
+             load_encoder: Callable[[], TextEncoder], allow_shrink: bool = False) -> Activation:
     """Make build ``build_id`` active with its entries; ``load_encoder`` is called only
     when entries must be restored (their passages are re-expanded and looked up in the
     embedding cache)."""

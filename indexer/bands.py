@@ -21,6 +21,7 @@ from search import fit, hittest
 from search.bands import Thresholds
 from search.collections import CollectionRegistry
 from search.config import Settings
+from search.encoder import TextEncoder
 from search.errors import InvalidInputError
 from search.service import SearchService
 from search.store import repository, searchlog, testsets
@@ -43,7 +44,7 @@ class Calibration:
                 "rankings_tried": self.recall}
 
 
-def _service(settings: Settings, sessions: sessionmaker[Session], encoder,  # type: ignore[no-untyped-def]
+def _service(settings: Settings, sessions: sessionmaker[Session], encoder: TextEncoder,
              collection: str) -> SearchService:
     return SearchService(settings, encoder, sessions,
                          CollectionRegistry(settings, encoder, sessions, only=collection))
@@ -63,7 +64,7 @@ def _questions(sessions: sessionmaker[Session], collection: str,
     return questions
 
 
-def evaluate(settings: Settings, sessions: sessionmaker[Session], encoder, collection: str,  # type: ignore[no-untyped-def]
+def evaluate(settings: Settings, sessions: sessionmaker[Session], encoder: TextEncoder, collection: str,
              questions: list[testsets.Labelled] | None = None) -> tuple[list[hittest.Outcome], dict]:
     """The collection's hit-test set (or ``questions``) searched and banded as it is
     served now: the outcomes, and their metrics with the thresholds and ranking used."""
@@ -93,7 +94,7 @@ def choose_ranking(service: SearchService, collection: str,
     return best, {r.label: recall[r] for r in tried}, runs[best]
 
 
-def calibrate(settings: Settings, sessions: sessionmaker[Session], encoder, collection: str,  # type: ignore[no-untyped-def]
+def calibrate(settings: Settings, sessions: sessionmaker[Session], encoder: TextEncoder, collection: str,
               *, write: bool = False) -> Calibration:
     """Choose the collection's ranking and fit its thresholds to the answers its
     hit-test set gets; ``write`` stores both (a ``high`` with too little support keeps

@@ -31,6 +31,7 @@ from search import index as faiss_index
 from search.builds import Identity
 from search.lexical import LexicalIndex
 from search.config import Settings
+from search.encoder import TextEncoder
 from search.errors import NotFoundError
 from search.store import embeddings, repository, snapshots
 from search.store.db import snapshot, storage_errors
@@ -92,7 +93,7 @@ def transaction(sessions: sessionmaker[Session], settings: Settings
     effects.committed()
 
 
-def _load_vectors(session: Session, encoder, kinds: list[str], texts: list[str],  # type: ignore[no-untyped-def]
+def _load_vectors(session: Session, encoder: TextEncoder, kinds: list[str], texts: list[str],
                   dim: int) -> np.ndarray:
     out = np.empty((len(texts), dim), dtype=np.float32)
     for start in range(0, len(texts), _VECTOR_CHUNK):
@@ -103,7 +104,7 @@ def _load_vectors(session: Session, encoder, kinds: list[str], texts: list[str],
 
 
 def build_in(session: Session, coll: Collection, identity: Identity, settings: Settings,
-             encoder, effects: SideEffects) -> BuildReport:  # type: ignore[no-untyped-def]
+             encoder: TextEncoder, effects: SideEffects) -> BuildReport:
     """Build, write, record and activate a new index of ``coll`` in ``session``'s
     transaction. Vectors come from the embedding cache; ``encoder`` fills any gap."""
     if settings.vector_store == "milvus":
@@ -147,8 +148,9 @@ def save_lexical(session: Session, coll: Collection, row: IndexBuild,
     LexicalIndex.build(passages, reuse=previous).save(path)
 
 
-def save_densities(session: Session, coll: Collection, row: IndexBuild, built, vectors: np.ndarray,  # type: ignore[no-untyped-def]
-                   ids: np.ndarray, settings: Settings, effects: SideEffects) -> None:
+def save_densities(session: Session, coll: Collection, row: IndexBuild, built: faiss_index.BuiltIndex,
+                   vectors: np.ndarray, ids: np.ndarray, settings: Settings,
+                   effects: SideEffects) -> None:
     """Compute every passage's hubness density on the new index and save them beside
     it: a search then never waits for them."""
     pairs = np.asarray(repository.passage_documents(session, coll.id), dtype=np.int64).reshape(-1, 2)
@@ -161,7 +163,7 @@ def save_densities(session: Session, coll: Collection, row: IndexBuild, built, v
     hubness.save(path, ids, densities, settings.hubness_k)
 
 
-def record(session: Session, coll: Collection, row: IndexBuild, encoder) -> None:  # type: ignore[no-untyped-def]
+def record(session: Session, coll: Collection, row: IndexBuild, encoder: TextEncoder) -> None:
     """Insert a build row with the snapshot of its entries and the band thresholds it is
     served with, and make it the active one."""
     row.bands = coll.bands or {**encoder.profile.thresholds.as_dict(), "source": "model"}
@@ -173,7 +175,7 @@ def record(session: Session, coll: Collection, row: IndexBuild, encoder) -> None
 
 
 def build_collection(sessions: sessionmaker[Session], collection: str, identity: Identity,
-                     encoder, settings: Settings) -> BuildReport:  # type: ignore[no-untyped-def]
+                     encoder: TextEncoder, settings: Settings) -> BuildReport:
     """Build the collection as the database holds it now, in a transaction of its own."""
     with transaction(sessions, settings) as (session, effects):
         coll = repository.get_collection(session, collection)

@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from sqlalchemy.orm import Session, sessionmaker
 
 from search.documents import role_of, text_hash
+from search.encoder import TextEncoder
 from search.store import embeddings
 
 CHUNK = 256
@@ -23,7 +24,7 @@ def missing_texts(session: Session, model_id: str, texts: Sequence[str]) -> list
     return [t for t in unique if text_hash(t) not in cached]
 
 
-def fill(sessions: sessionmaker[Session], encoder,  # type: ignore[no-untyped-def]
+def fill(sessions: sessionmaker[Session], encoder: TextEncoder,
          passages: Sequence[tuple[str, str]], on_start: Callable[[int], None] | None = None,
          advance: Progress | None = None) -> int:
     """Encode and store every (kind, text) passage not yet cached, each in its role's

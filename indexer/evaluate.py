@@ -12,12 +12,14 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
+import numpy as np
 from sqlalchemy.orm import Session, sessionmaker
 
 from search.config import Settings
 from search.documents import FaqEntry
+from search.encoder import TextEncoder
 from search.errors import SourceError
 from search.evaluation import band_metrics, retrieval_metrics
 from search.collections import CollectionRegistry
@@ -27,6 +29,9 @@ from search.store.db import dispose, open_database
 
 from .build import build_collection
 from .writer import DocumentWriter
+
+if TYPE_CHECKING:
+    from search.builds import Identity
 
 CorpusField = Literal["question", "answer"]
 COLLECTION = "eval"
@@ -100,7 +105,7 @@ def load_queries(path: Path, limit: int | None) -> list[tuple[str, set[str]]]:
     return out
 
 
-def evaluate_retrieval(settings, encoder, corpus: Path, queries: Path, *,  # type: ignore[no-untyped-def]
+def evaluate_retrieval(settings: Settings, encoder: TextEncoder, corpus: Path, queries: Path, *,
                        top_k: int = 10, corpus_field: CorpusField = "question",
                        variants: Sequence[dict] = ({},), limit: int | None = None,
                        cache: Path | None = None,
@@ -131,7 +136,7 @@ def evaluate_retrieval(settings, encoder, corpus: Path, queries: Path, *,  # typ
 
 
 @contextmanager
-def scratch_index(settings, encoder, entries: Sequence[FaqEntry], *,  # type: ignore[no-untyped-def]
+def scratch_index(settings: Settings, encoder: TextEncoder, entries: Sequence[FaqEntry], *,
                   cache: Path | None = None, status: Callable[[str], None] = lambda _: None,
                   ) -> Iterator[tuple[Settings, sessionmaker[Session]]]:
     """``entries`` written and built as collection ``COLLECTION`` in a throw-away
@@ -156,7 +161,7 @@ def scratch_index(settings, encoder, entries: Sequence[FaqEntry], *,  # type: ig
             dispose(s.resolved_database_url)
 
 
-def copy_cache(source, target, spaces: set[str]) -> None:  # type: ignore[no-untyped-def]
+def copy_cache(source: sessionmaker[Session], target: sessionmaker[Session], spaces: set[str]) -> None:
     """Copy one model's cached embeddings (its cache spaces) between databases
     (duplicates are skipped)."""
     from sqlalchemy import select
@@ -176,14 +181,14 @@ def copy_cache(source, target, spaces: set[str]) -> None:  # type: ignore[no-unt
         insert_rows(dst, batch)
 
 
-def _identity(encoder):  # type: ignore[no-untyped-def]
+def _identity(encoder: TextEncoder) -> Identity:
     from search.builds import identity_for
 
     return identity_for(encoder)
 
 
 def _run_queries(service: SearchService, labelled: list[tuple[str, set[str]]],
-                 normalized: list[str], vectors, top_k: int) -> RetrievalRun:  # type: ignore[no-untyped-def]
+                 normalized: list[str], vectors: np.ndarray, top_k: int) -> RetrievalRun:
     ranked, run = [], RetrievalRun({})
     bands = []
     for (query, relevant), norm, vector in zip(labelled, normalized, vectors):

@@ -21,6 +21,7 @@ from search.bands import Thresholds
 from search.builds import active_build
 from search.collections import CollectionRegistry
 from search.config import Settings
+from search.encoder import TextEncoder
 from search.errors import NotReadyError, QualityGateError
 from search.fit import TARGETS
 from search.hittest import Outcome
@@ -89,7 +90,7 @@ class Baseline:
     encoded: list[tuple[str, np.ndarray]] | None = field(default=None, repr=False)  # reused after
 
 
-def baseline(settings: Settings, sessions: sessionmaker[Session], encoder,  # type: ignore[no-untyped-def]
+def baseline(settings: Settings, sessions: sessionmaker[Session], encoder: TextEncoder,
              collection: str, *, search: bool = True) -> Baseline:
     """The collection's hit-test set and its outcomes on what serves now (none when
     nothing does: a first build, or an active build that cannot be served; or when
@@ -112,13 +113,14 @@ def baseline(settings: Settings, sessions: sessionmaker[Session], encoder,  # ty
         return Baseline(questions, None, encoded)
 
 
-def check(session: Session, settings: Settings, encoder, collection: str,  # type: ignore[no-untyped-def]
+def check(session: Session, settings: Settings, encoder: TextEncoder, collection: str,
           base: Baseline, build_id: int, *, max_drop: float, enforce: bool) -> Verdict:
     """Run the set on the new build inside the reindex's transaction (with the query
     vectors the baseline encoded); record the result on the build; raise
     :class:`QualityGateError` (rolling everything back) when the gate is enforced and
     the build is worse."""
     borrowed = Borrowed(session)
+    # Borrowed is called as a sessionmaker is, but is not one: the ignores say so.
     registry = CollectionRegistry(settings, encoder, borrowed, only=collection)  # type: ignore[arg-type]
     service = SearchService(settings, encoder, borrowed, registry)  # type: ignore[arg-type]
     after = hittest.run(service, collection, base.questions, encoded=base.encoded)

@@ -15,7 +15,7 @@ import logging
 import re
 import time
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from search import builds
 from search.builds import Identity
 from search.config import Settings
+from search.encoder import TextEncoder
 from search.errors import IndexCorruptError
 from search.milvus_builds import (alias_target, choose_index, collection_rows, create_collection,
                                   drop, passage_metadata, point_alias, store_for)
@@ -31,13 +32,16 @@ from search.store import repository
 from search.store.models import Collection, IndexBuild
 from search.vectorstore import BuildInfo
 
+if TYPE_CHECKING:
+    from .build import BuildReport, SideEffects
+
 log = logging.getLogger(__name__)
 ORPHAN_AGE_S = 6 * 3600  # an unrecorded build collection younger than this may be in progress
 _INSERT_BATCH = 1_000
 
 
 def build_milvus(session: Session, coll: Collection, identity: Identity, settings: Settings,
-                 encoder, effects):  # type: ignore[no-untyped-def]
+                 encoder: TextEncoder, effects: SideEffects) -> BuildReport:
     """A new Milvus collection holding every passage ``session`` sees, recorded and
     activated in its transaction; dropped again if that does not commit, and the alias
     moved only once it has."""

@@ -2,11 +2,17 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+if TYPE_CHECKING:
+    from search.bands import Thresholds
 
-def score_histograms(run, thresholds, path: Path, title: str = "") -> Path:  # type: ignore[no-untyped-def]
+    from .evaluate import RetrievalRun
+
+
+def score_histograms(run: RetrievalRun, thresholds: Thresholds, path: Path, title: str = "") -> Path:
     import matplotlib
 
     matplotlib.use("Agg")  # files only; no display needed

@@ -24,6 +24,7 @@ from search import hittest
 from search.collections import CollectionRegistry
 from search.config import Settings
 from search.documents import FaqEntry
+from search.encoder import TextEncoder
 from search.errors import SourceError
 from search.service import SearchService
 from search.store.testsets import Labelled
@@ -75,7 +76,7 @@ class SetOutcomes:
     held_out: list[hittest.Outcome]
 
 
-def outcomes(settings: Settings, encoder, sets: Sequence[RetrievalSet], *,  # type: ignore[no-untyped-def]
+def outcomes(settings: Settings, encoder: TextEncoder, sets: Sequence[RetrievalSet], *,
              cache: Path | None = None,
              status: Callable[[str], None] = lambda _: None) -> dict[str, SetOutcomes]:
     """Per set, the outcomes of its calibration and held-out questions searched with the

@@ -21,8 +21,9 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColu
 from rich.text import Text
 from sqlalchemy.orm import Session, sessionmaker
 
-from search.builds import identity_for, is_current
+from search.builds import Identity, identity_for, is_current
 from search.config import Settings
+from search.encoder import TextEncoder
 from search.errors import SemsearchError, SourceError
 from search.store import repository
 
@@ -103,14 +104,14 @@ def checked(rows: SourceRows, name: str, *, skip_invalid: bool = False,
     return rows
 
 
-def _is_current(sessions: sessionmaker[Session], collection: str, identity,  # type: ignore[no-untyped-def]
+def _is_current(sessions: sessionmaker[Session], collection: str, identity: Identity,
                 settings: Settings) -> bool:
     with sessions() as session:
         coll = repository.find_collection(session, collection)
         return coll is not None and is_current(session, coll.id, identity, settings.vector_store)
 
 
-def reindex(settings: Settings, sessions: sessionmaker[Session], encoder,  # type: ignore[no-untyped-def]
+def reindex(settings: Settings, sessions: sessionmaker[Session], encoder: TextEncoder,
             source: Path | SourceRows, collection: str, *, full: bool = False,
             skip_invalid: bool = False, rebuild: bool = False, allow_shrink: bool = False,
             gate: bool = True, max_drop: float = DEFAULT_MAX_DROP,

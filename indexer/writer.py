@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from search.config import Settings
 from search.documents import FaqEntry, PassageSpec
+from search.encoder import TextEncoder
 from search.errors import ShrinkRefusedError
 from search.store import repository
 from search.store.db import storage_errors
@@ -61,7 +62,7 @@ class Prepared:
 
 
 class DocumentWriter:
-    def __init__(self, settings: Settings, encoder, sessions: sessionmaker[Session]) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, settings: Settings, encoder: TextEncoder, sessions: sessionmaker[Session]) -> None:
         self.settings = settings
         self.encoder = encoder
         self.sessions = sessions

@@ -201,7 +201,7 @@ def unavailable(action: str, exc: Exception) -> VectorStoreUnavailable:
     return VectorStoreUnavailable(f"Milvus {action} failed: {getattr(exc, 'message', exc)}")
 
 
-def rows(ids: Sequence[int], vectors: np.ndarray,
+def rows(ids: Iterable[int], vectors: np.ndarray,
          meta: dict[int, tuple[str | None, list[str]]]) -> list[dict]:
     out = []
     for pid, vector in zip(ids, vectors):
