@@ -6,7 +6,7 @@ import logging
 import time
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import AsyncIterator
+from typing import AsyncIterator, Awaitable, Callable
 
 from fastapi import FastAPI, Request, Response
 from fastapi.middleware.cors import CORSMiddleware
@@ -137,7 +137,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                        upload_limit=settings.max_upload_bytes)
 
     @app.middleware("http")
-    async def _observe(request: Request, call_next):  # type: ignore[no-untyped-def]
+    async def _observe(request: Request,
+                       call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         started = time.perf_counter()
         response = await call_next(request)
         route = request.scope.get("route")

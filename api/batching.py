@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from search.encoder import TextEncoder
 from search.errors import OverloadedError
 
 from . import metrics
@@ -38,7 +39,7 @@ class _Job:
 
 
 class MicroBatcher:
-    def __init__(self, encoder, *, max_wait_ms: float, max_batch: int, queue_max: int,  # type: ignore[no-untyped-def]
+    def __init__(self, encoder: TextEncoder, *, max_wait_ms: float, max_batch: int, queue_max: int,
                  enabled: bool = True) -> None:
         self.encoder = encoder
         self.max_wait = max_wait_ms / 1000
@@ -92,6 +93,7 @@ class MicroBatcher:
 
     def _encode(self, texts: list[str], kind: str) -> np.ndarray:
         metrics.BATCH_SIZE.observe(len(texts))
+        # The routes pass only roles that ``Kind`` names (checked where they come in), as str.
         return self.encoder.encode(texts, kind).vectors  # type: ignore[arg-type]
 
     async def _run(self) -> None:
@@ -151,7 +153,7 @@ def _finish(loop: asyncio.AbstractEventLoop, jobs: list[tuple[_Job, np.ndarray]]
         if job.future.cancelled():
             continue
         try:
-            result, error = job.then(vectors), None  # type: ignore[misc]
+            result, error = job.then(vectors), None  # type: ignore[misc]  # only jobs with a then
         except Exception as exc:
             result, error = None, exc
         loop.call_soon_threadsafe(_settle, job.future, result, error)

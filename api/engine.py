@@ -18,6 +18,7 @@ import signal
 import socket
 import threading
 from pathlib import Path
+from typing import Any
 
 from indexer.writer import DocumentWriter
 from search import bundled
@@ -82,14 +83,14 @@ class Engine:
         resolved = resolve_model(s)
         if resolved.profile.name == BUNDLED_MODEL:
             bundled.prepare(Path(resolved.source), progress=False)
-        opened: dict[str, object] = {}
+        opened: dict[str, Any] = {}
         side = threading.Thread(target=self._open_database, args=(opened,), name="open-database")
         side.start()
         self.encoder = Encoder.from_settings(s)
         side.join()
         if "error" in opened:
-            raise opened["error"]  # type: ignore[misc]
-        self.sessions = opened["sessions"]  # type: ignore[assignment]
+            raise opened["error"]
+        self.sessions = opened["sessions"]
         self.service = SearchService(s, self.encoder, self.sessions)
         self.registry = self.service.registry
         self.writer = DocumentWriter(s, self.encoder, self.sessions)
@@ -99,7 +100,7 @@ class Engine:
                                     enabled=s.micro_batching)
         self.refresh()
 
-    def _open_database(self, opened: dict[str, object]) -> None:
+    def _open_database(self, opened: dict[str, Any]) -> None:
         try:
             opened["sessions"] = open_database(self.settings.resolved_database_url)
             if self.settings.retrieval_mode != "dense":

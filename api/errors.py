@@ -31,9 +31,9 @@ _METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 def allowed_methods(app: FastAPI, scope: dict) -> list[str]:
     """Every method some route serves at this path. Starlette's 405 names only the first
     matching route's (GET without PUT and DELETE on a document)."""
-    from starlette.routing import Match, Mount
+    from starlette.routing import BaseRoute, Match, Mount
 
-    def serves(route, method: str) -> bool:  # type: ignore[no-untyped-def]
+    def serves(route: BaseRoute, method: str) -> bool:
         if isinstance(route, Mount):  # static files: they match any method, serve two
             return method in ("GET", "HEAD") and route.matches(scope)[0] == Match.FULL
         return route.matches({**scope, "method": method})[0] == Match.FULL

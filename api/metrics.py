@@ -9,8 +9,14 @@ of 'none' answers is computed at scrape time from the (summed) counters.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
+
+if TYPE_CHECKING:
+    from prometheus_client.metrics_core import Metric
+    from prometheus_client.registry import Collector
 
 MULTIPROCESS = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
 CONTENT_TYPE = CONTENT_TYPE_LATEST
@@ -41,10 +47,10 @@ class _WithNoneShare:
     """The metrics of ``source`` plus the share of 'none' answers, derived from the band and
     query counters at scrape time (so it is right for one process and for summed workers)."""
 
-    def __init__(self, source) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, source: Collector) -> None:
         self.source = source
 
-    def collect(self):  # type: ignore[no-untyped-def]
+    def collect(self) -> Iterator[Metric]:
         from prometheus_client.core import GaugeMetricFamily
 
         none = total = 0.0

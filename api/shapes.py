@@ -9,6 +9,7 @@ routing (a body over the size limit) find the renderer of their path through
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from fastapi import Request, Response
 from fastapi.exceptions import RequestValidationError
@@ -29,7 +30,7 @@ class ShapedRoute(APIRoute):
     render: Render
     guard: Guard | None = None  # checked before the body is read (Dify: the key first)
 
-    def __init__(self, path: str, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, path: str, *args: Any, **kwargs: Any) -> None:
         super().__init__(path, *args, **kwargs)
         _BY_PATH[self.path] = type(self).render
 

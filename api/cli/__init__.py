@@ -13,7 +13,7 @@ import typer
 try:  # typer >= 0.26 vendors click; older releases use click itself
     from typer._click import exceptions as click_errors
 except ImportError:  # pragma: no cover
-    from click import exceptions as click_errors  # type: ignore[no-redef]
+    from click import exceptions as click_errors  # type: ignore[no-redef]  # the same module, elsewhere
 
 from search.errors import InvalidInputError, NotFoundError, SemsearchError, SourceError
 
@@ -42,8 +42,9 @@ testset_cmds.register(app, eval_cmds.eval_app)
 def _exit_code(exc: SemsearchError) -> int:
     """2 for what the caller got wrong (input, a file, an unknown name), 3 for a build
     the quality gate refused, 1 otherwise."""
-    if getattr(exc, "exit_code", None):
-        return int(exc.exit_code)  # type: ignore[attr-defined]
+    code = getattr(exc, "exit_code", None)
+    if code:
+        return int(code)
     return 2 if isinstance(exc, (InvalidInputError, SourceError, NotFoundError)) else 1
 
 

@@ -23,7 +23,7 @@ def _targets(text: str) -> tuple[float, float, float]:
         raise InvalidInputError(f"--targets must be three numbers like 0.95,0.80,0.50: {text}") from exc
     if len(values) != 3:
         raise InvalidInputError("--targets needs three precisions: high,medium,low")
-    return values  # type: ignore[return-value]
+    return values
 
 
 def calibrate(

@@ -5,13 +5,17 @@ import json
 import math
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
 from search import bundled
 from search.config import Settings, get_settings
 from search.profiles import BUNDLED_MODEL, resolve_model
+
+if TYPE_CHECKING:
+    from search.encoder import Encoder
+    from search.service import SearchService
 
 console = Console(stderr=True)  # progress and status
 out = Console()  # results
@@ -43,7 +47,7 @@ def ensure_bundled_model(s: Settings) -> None:
         bundled.prepare(Path(resolved.source), progress=sys.stderr.isatty())
 
 
-def load_encoder():  # type: ignore[no-untyped-def]
+def load_encoder() -> Encoder:
     """The configured model; jieba's dictionary (for BM25) loads beside it meanwhile."""
     import threading
 
@@ -59,7 +63,7 @@ def load_encoder():  # type: ignore[no-untyped-def]
         return Encoder.from_settings(s)
 
 
-def collection_service(collection: str | None):  # type: ignore[no-untyped-def]
+def collection_service(collection: str | None) -> tuple[str, SearchService]:
     """(name, SearchService) for a command over one collection: an unknown collection
     fails before the model loads."""
     from search.service import SearchService

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import numpy as np
 import typer
@@ -11,10 +11,13 @@ from search.evaluation import load_pairs, pair_metrics
 
 from .common import console, load_encoder, print_json, settings
 
+if TYPE_CHECKING:
+    from search.encoder import TextEncoder
+
 eval_app = typer.Typer(help="Measure model and retrieval quality.", no_args_is_help=True)
 
 
-def score_pairs(encoder, a: list[str], b: list[str]) -> np.ndarray:  # type: ignore[no-untyped-def]
+def score_pairs(encoder: TextEncoder, a: list[str], b: list[str]) -> np.ndarray:
     """Cosine of each pair; both sides use the query prefix, as C-MTEB does."""
     unique = list(dict.fromkeys(a + b))
     with console.status(f"encoding {len(unique)} sentences…"):
@@ -72,7 +75,7 @@ def retrieval(
     encoder = load_encoder()
     with console.status("evaluating…") as status:
         runs = evaluate_retrieval(settings(), encoder, corpus, queries, top_k=top_k,
-                                  corpus_field=corpus_field,  # type: ignore[arg-type]
+                                  corpus_field=corpus_field,  # type: ignore[arg-type]  # checked above
                                   variants=[{"retrieval_mode": m} for m in modes], limit=limit,
                                   cache=cache, status=status.update)
     results = {m: {**r.metrics, "model": encoder.model_id, "mode": m} for m, r in zip(modes, runs)}

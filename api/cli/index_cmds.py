@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -14,13 +14,16 @@ from search.store.db import open_database
 from .common import console, load_encoder, out, print_json, settings
 from .testset_cmds import changed_table
 
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
+
 builds_app = typer.Typer(help="List index builds and roll back.", no_args_is_help=True)
 db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
 
 CollectionOpt = Annotated[str | None, typer.Option(help="Collection name (default: settings).")]
 
 
-def _sessions():  # type: ignore[no-untyped-def]
+def _sessions() -> sessionmaker[Session]:
     return open_database(settings().resolved_database_url)
 
 

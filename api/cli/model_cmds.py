@@ -79,7 +79,7 @@ def embed(
         raise typer.BadParameter("--kind must be query, question or passage")
     _checked_texts(texts, "text")
     encoder = load_encoder()
-    result = encoder.encode(texts, kind)  # type: ignore[arg-type]
+    result = encoder.encode(texts, kind)  # type: ignore[arg-type]  # one of Kind's: checked above
     for i, vector in enumerate(result.vectors):
         values = [round(float(x), 7) for x in vector]
         line = values if not as_json else {

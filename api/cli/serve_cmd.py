@@ -14,11 +14,14 @@ import shutil
 import socket
 import tempfile
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from .common import console, settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
 
 SAMPLE = Path("data/faq_sample.jsonl")
 # The sample's held-out questions (and off-topic ones, which must not be answered): the
@@ -51,7 +54,7 @@ def _index_sample_if_empty(sample: Path) -> None:
     _import_sample_questions(sessions, s.default_collection)
 
 
-def _import_sample_questions(sessions, collection: str) -> None:  # type: ignore[no-untyped-def]
+def _import_sample_questions(sessions: sessionmaker[Session], collection: str) -> None:
     from search.store import repository, testsets
 
     questions = [q for path in SAMPLE_QUESTIONS for q in testsets.read_file(path).questions]

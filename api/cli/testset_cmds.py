@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -16,18 +16,21 @@ from search.tuning import Ranking
 
 from .common import load_encoder, out, print_json, settings
 
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
+
 testset_app = typer.Typer(help="Labelled test questions of a collection (hit-test sets).",
                           no_args_is_help=True)
 CollectionOpt = Annotated[str | None, typer.Option(help="Collection name (default: settings).")]
 
 
-def _sessions():  # type: ignore[no-untyped-def]
+def _sessions() -> sessionmaker[Session]:
     from search.store.db import open_database
 
     return open_database(settings().resolved_database_url)
 
 
-def _collection_id(sessions, name: str) -> int:  # type: ignore[no-untyped-def]
+def _collection_id(sessions: sessionmaker[Session], name: str) -> int:
     from search.store import repository
 
     with sessions() as session:

@@ -8,6 +8,7 @@ from starlette.concurrency import run_in_threadpool
 
 from indexer import collections
 from indexer.sources import MAX_ID_LENGTH, EntryLimits, EntryTooLarge, to_entry
+from search.documents import FaqEntry
 from search.errors import InputTooLargeError, InvalidInputError, NotFoundError
 from search.store import repository
 from search.store.models import Document
@@ -127,7 +128,7 @@ async def get_document(collection: str, external_id: EntryId, engine: EngineDep)
     return await run_in_threadpool(_get, engine, collection, external_id)
 
 
-def _entry(external_id: str, body: DocumentIn, limits: EntryLimits):  # type: ignore[no-untyped-def]
+def _entry(external_id: str, body: DocumentIn, limits: EntryLimits) -> FaqEntry:
     """The same validation as a reindex source row; limits answer 413."""
     if external_id != external_id.strip():
         raise InvalidInputError("the document id must not start or end with whitespace")

@@ -32,7 +32,7 @@ def _response(engine: Engine, result: SearchResult, search_id: str | None = None
     metrics.record_top_band(result.hits[0].band if result.hits else None)
     return SearchResponse(search_id=search_id,
         query=result.query, normalized_query=result.normalized_query,
-        hits=[asdict(h) for h in result.hits],  # type: ignore[misc]
+        hits=[asdict(h) for h in result.hits],
         thresholds=(result.thresholds or engine.service.thresholds).as_dict(),
         model=engine.encoder.model_id,
         build_id=result.build_id, took_ms=round(result.took_ms, 3))
