@@ -19,7 +19,6 @@ import argparse
 import json
 import random
 import time
-from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
@@ -257,10 +256,10 @@ def render(result: dict[str, Any]) -> str:
            f"{d['batches_ours']} batches (max_batch_tokens {d['max_batch_tokens']}), "
            f"sentence-transformers {d['padded_tokens_st']:,} in {d['batches_st']} batches "
            f"of ≤{ST_BATCH}.",
-           f"Mean cosine vs ST fp32 vectors: " + ", ".join(
+           "Mean cosine vs ST fp32 vectors: " + ", ".join(
                f"{k} {v:.5f}" for k, v in result["cosine_vs_st"].items()),
            f"Text normalisation (NFKC + OpenCC t2s) alone: {d['normalise_s']:.2f}s for the set.",
-           f"Per-round speed-ups vs ST: " + "; ".join(
+           "Per-round speed-ups vs ST: " + "; ".join(
                f"{k} " + ", ".join(f"{x:.2f}" for x in s["speedup_vs_st_per_round"])
                for k, s in summary.items() if k != "st-fp32"),
            f"Load average at start "

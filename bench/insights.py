@@ -107,7 +107,8 @@ def main() -> int:
             made = {}
             for g in groups:
                 if g["suggestion"] == "new_entry":
-                    made[f"faq-{g['group_id']}"] = Counter(owner.get(q) for q in g["questions"]).most_common(1)[0][0]
+                    owners = Counter(owner.get(q) for q in g["questions"])
+                    made[f"faq-{g['group_id']}"] = owners.most_common(1)[0][0]
             hits = sum(made.get(top, top) == e for (q, e), top in zip(removed_traffic, tops))
         finally:
             stop([server])

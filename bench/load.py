@@ -114,7 +114,8 @@ async def drive(url: str, clients: int, seconds: float, max_requests: int = 200_
         await asyncio.gather(*(client(w, http) for w in range(clients)))
     elapsed = time.perf_counter() - began
     latencies.sort()
-    pick = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000 if latencies else float("nan")  # noqa: E731
+    pick = lambda q: (latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000  # noqa: E731
+                      if latencies else float("nan"))
     return {"requests": len(latencies), "errors": len(errors), "error_kinds": sorted(set(errors)),
             "rps": len(latencies) / elapsed, "p50_ms": pick(0.50), "p99_ms": pick(0.99)}
 

@@ -178,7 +178,8 @@ def main() -> None:
         "visible_max_s": max(visible) if visible else None,
         "errors": len(errors), "error_kinds": sorted(set(errors))[:10]}
     summary["p99_ratio"] = summary["p99_ms_with_writes"] / summary["p99_ms_alone"]
-    C.write_report("online-writes" + ("-quick" if args.quick else ""), result, markdown(result), quiet=args.json)
+    C.write_report("online-writes" + ("-quick" if args.quick else ""), result, markdown(result),
+                   quiet=args.json)
     if args.json:
         print(json.dumps(summary, indent=2))
 

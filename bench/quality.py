@@ -242,7 +242,8 @@ def markdown(results: dict) -> str:
                           f"{r['mrr_at_10']:.4f} |" for r in rows]
                 lines.append("")
                 continue
-            lines += [f"### {name}", "", "| variant | R@1 | R@5 | R@10 | MRR@10 | high share | high precision |",
+            lines += [f"### {name}", "",
+                      "| variant | R@1 | R@5 | R@10 | MRR@10 | high share | high precision |",
                       "|---|---|---|---|---|---|---|"]
             for r in rows:
                 hp = r["band_precision"]["high"]
@@ -272,19 +273,23 @@ def main() -> None:
     steps = args.steps.split(",")
     with tempfile.TemporaryDirectory() as tmp:
         if "fit" in steps:
-            print("step fit"); results["fit"] = step_fit(encoder, settings, args.quick, Path(tmp))
+            print("step fit")
+            results["fit"] = step_fit(encoder, settings, args.quick, Path(tmp))
         fused = results.get("fit", {}).get("chosen", {"retrieval_mode": "hybrid"})
         if "faq" in steps:
-            print("step faq"); results["faq"] = step_faq(encoder, settings, args.quick, Path(tmp), fused)
+            print("step faq")
+            results["faq"] = step_faq(encoder, settings, args.quick, Path(tmp), fused)
         if "report" in steps:
-            print("step report"); results["report"] = {
+            print("step report")
+            results["report"] = {
                 **results.get("report", {}),
                 **step_report(encoder, settings, args.quick, args.report_sets.split(","))}
         if "traditional" in steps:
             print("step traditional")
             results["traditional"] = step_traditional(encoder, settings, args.quick, Path(tmp))
         if "opencc" in steps:
-            print("step opencc"); results["opencc"] = step_opencc(encoder, settings, args.quick, Path(tmp))
+            print("step opencc")
+            results["opencc"] = step_opencc(encoder, settings, args.quick, Path(tmp))
     path.write_text(json.dumps(results, ensure_ascii=False, indent=2))
     (RESULTS / f"{name}.md").write_text(markdown(results), encoding="utf-8")
     print(markdown(results))

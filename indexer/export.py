@@ -1,4 +1,5 @@
-"""Writing a collection out as JSON Lines, CSV or Excel (.xlsx) that reindex and upload read back as the same entries.
+"""Writing a collection out as JSON Lines, CSV or Excel (.xlsx) that reindex and upload read
+back as the same entries.
 
 JSON Lines keeps every field as it is. CSV uses the English column names of
 ``indexer.sources`` with similar questions and tags joined by ``|``; the workbook uses

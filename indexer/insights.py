@@ -1,4 +1,5 @@
-"""Carrying out an insights suggestion: a group of missed questions becomes similar questions of an entry, or a new entry."""
+"""Carrying out an insights suggestion: a group of missed questions becomes similar questions
+of an entry, or a new entry."""
 from __future__ import annotations
 
 from dataclasses import dataclass

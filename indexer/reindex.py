@@ -130,8 +130,9 @@ def reindex(settings: Settings, sessions: sessionmaker[Session], encoder: TextEn
             plan.refuse_shrink(collection)
         with _progress(console) as progress:
             task = progress.add_task("encoding", total=None)
-            prepared = writer.prepare(plan, on_encode_start=lambda n: progress.update(task, total=n, visible=n > 0),
-                                      on_encoded=lambda n: progress.advance(task, n))
+            prepared = writer.prepare(
+                plan, on_encode_start=lambda n: progress.update(task, total=n, visible=n > 0),
+                on_encoded=lambda n: progress.advance(task, n))
         needs_build = rebuild or bool(plan.writes) or not _is_current(sessions, collection,
                                                                       identity, settings)
         gate_base = quality_gate.baseline(settings, sessions, encoder, collection,

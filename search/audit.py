@@ -1,4 +1,5 @@
-"""What is wrong with a collection's FAQ: duplicate and conflicting entries, misfiled similar questions, unreached entries.
+"""What is wrong with a collection's FAQ: duplicate and conflicting entries, misfiled similar
+questions, unreached entries.
 
 The questions are the standard and similar questions of every entry (passage kinds
 ``question`` and ``similar``), with the vectors the index was built from (the embedding

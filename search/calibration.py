@@ -82,7 +82,8 @@ def table(scores: np.ndarray, positive: np.ndarray, thresholds: Thresholds,
         rows.append(BandRow(band, targets[i] if i < len(targets) else float("nan"), t,
                             float(positive[above].mean()) if above.any() else float("nan"),
                             float(above[positive].mean()), float(in_band.mean())))
+    below = scores < bounds[2]
     rows.append(BandRow("none", float("nan"), float("-inf"),
-                        float(positive[scores < bounds[2]].mean()) if (scores < bounds[2]).any() else float("nan"),
-                        float("nan"), float((scores < bounds[2]).mean())))
+                        float(positive[below].mean()) if below.any() else float("nan"),
+                        float("nan"), float(below.mean())))
     return rows

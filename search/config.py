@@ -75,7 +75,8 @@ class Settings(BaseSettings):
 
     # --- retrieval -----------------------------------------------------------------
     retrieval_mode: RetrievalMode = "hybrid"
-    hybrid_weight: float = Field(default=0.2, ge=0.0, le=1.0)  # fitted on LCQMC dev + sample FAQ (bench/quality.py --steps fit)
+    # Fitted on LCQMC dev + sample FAQ (bench/quality.py --steps fit).
+    hybrid_weight: float = Field(default=0.2, ge=0.0, le=1.0)
     fusion: Literal["blend", "rrf"] = "blend"
     merge: Literal["max", "top2"] = "top2"  # how an entry's passages make its dense score
     # Hybrid ranking corrects each cosine for hubness: cos - weight * mean cosine of the

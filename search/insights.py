@@ -1,4 +1,5 @@
-"""What users asked a collection and what it missed: searches per day, bands, most-hit entries, and the misses grouped by meaning.
+"""What users asked a collection and what it missed: searches per day, bands, most-hit
+entries, and the misses grouped by meaning.
 
 A search is a miss when its first hit was below ``high`` (it could not be answered
 automatically) or someone said it did not help (👎). Misses whose question the FAQ now

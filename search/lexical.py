@@ -34,7 +34,8 @@ from . import npzfile
 from .bm25 import LexicalScores, QueryTerm
 
 # Particles and punctuation carry no topic; everything else is left to BM25's IDF.
-_STOP = set("的了吗呢啊吧呀嘛哦么哈嗯喔哇呗啦") | set(" \t\n,.!?;:'\"()[]{}<>/\\|-_~`@#$%^&*+=，。！？；：、“”‘’（）《》【】…—·")
+_STOP = (set("的了吗呢啊吧呀嘛哦么哈嗯喔哇呗啦")
+         | set(" \t\n,.!?;:'\"()[]{}<>/\\|-_~`@#$%^&*+=，。！？；：、“”‘’（）《》【】…—·"))
 
 
 @lru_cache(maxsize=1)

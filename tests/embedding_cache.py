@@ -51,8 +51,8 @@ class CachedEncoder:
         from search.text import normalize
 
         prefix, t2s = self.inner.profile.prefix(kind), self.inner.profile.traditional_to_simplified
-        keys = [hashlib.sha256((prefix + normalize(t, traditional_to_simplified=t2s)).encode("utf-8")).hexdigest()
-                for t in texts]
+        keys = [hashlib.sha256((prefix + normalize(t, traditional_to_simplified=t2s)).encode("utf-8"))
+                .hexdigest() for t in texts]
         found: dict[str, np.ndarray] = {}
         for start in range(0, len(keys), 500):
             chunk = keys[start:start + 500]

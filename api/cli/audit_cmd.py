@@ -1,4 +1,5 @@
-"""``semsearch audit``: near-duplicate and conflicting entries, misfiled similar questions, unreached entries."""
+"""``semsearch audit``: near-duplicate and conflicting entries, misfiled similar questions,
+unreached entries."""
 from __future__ import annotations
 
 from typing import Annotated

@@ -74,7 +74,8 @@ def export(
 
     sessions = _sessions()
     with sessions() as session:
-        questions = testsets.load(session, _collection_id(sessions, collection or settings().default_collection))
+        coll_id = _collection_id(sessions, collection or settings().default_collection)
+        questions = testsets.load(session, coll_id)
     lines = "".join(json.dumps(q.as_json(), ensure_ascii=False) + "\n" for q in questions)
     if file is None:
         sys.stdout.write(lines)
@@ -90,7 +91,8 @@ def list_(collection: CollectionOpt = None,
 
     sessions = _sessions()
     with sessions() as session:
-        questions = testsets.load(session, _collection_id(sessions, collection or settings().default_collection))
+        coll_id = _collection_id(sessions, collection or settings().default_collection)
+        questions = testsets.load(session, coll_id)
     if as_json:
         print_json([q.as_json() | {"origin": q.origin} for q in questions])
         return

@@ -1,4 +1,5 @@
-"""``/v1/collections/{c}/audit``: near-duplicate and conflicting entries, misfiled similar questions, unreached entries."""
+"""``/v1/collections/{c}/audit``: near-duplicate and conflicting entries, misfiled similar
+questions, unreached entries."""
 from __future__ import annotations
 
 from fastapi import APIRouter

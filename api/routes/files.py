@@ -1,4 +1,5 @@
-"""Whole FAQs in and out: export as JSON Lines, CSV or XLSX, and upload through reindex's validation and report."""
+"""Whole FAQs in and out: export as JSON Lines, CSV or XLSX, and upload through reindex's
+validation and report."""
 from __future__ import annotations
 
 import io

@@ -50,10 +50,11 @@ async def info(engine: EngineDep) -> dict:
         store = engine.registry.peek(name)
         if store is not None:
             tuning = engine.registry.tuning(name)
+            prior = profile.thresholds
             collections[name] = {"build_id": store.info.build_id or None,
                                  "index_kind": store.info.index_kind, "vectors": store.size,
-                                 "thresholds": tuning.thresholds("question", profile.thresholds).as_dict(),
-                                 "passage_thresholds": tuning.thresholds("answer", profile.thresholds).as_dict(),
+                                 "thresholds": tuning.thresholds("question", prior).as_dict(),
+                                 "passage_thresholds": tuning.thresholds("answer", prior).as_dict(),
                                  "thresholds_source": "collection" if tuning.questions else "model",
                                  "ranking": engine.service.ranking_for(tuning).as_dict()}
     return {

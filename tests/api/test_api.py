@@ -24,7 +24,8 @@ def live_server(request: pytest.FixtureRequest, servers: Servers) -> Iterator[Li
     if request.param != "faiss-sqlite":  # the default one also serves other modules
         servers.stop(request.param)
 
-QUERIES = [json.loads(x) for x in (REPO / "data" / "faq_sample_queries.jsonl").read_text("utf-8").splitlines()]
+QUERIES = [json.loads(x)
+           for x in (REPO / "data" / "faq_sample_queries.jsonl").read_text("utf-8").splitlines()]
 
 
 def post(server: LiveServer, path: str, body: object) -> httpx.Response:
@@ -123,7 +124,8 @@ def test_predict_vector_form_is_what_gte_service_clients_read(live_server: LiveS
 def test_predict_compatibility_shapes(live_server: LiveServer) -> None:
     one = post(live_server, "/api/predict", {"data": ["你好", "您好\n\n再见\n"]}).json()["data"]
     assert len(one) == 2 and one[0] > one[1]
-    groups = post(live_server, "/api/predict", {"data": ["你好", "您好\n再见", "退款", "退钱"]}).json()["data"]
+    groups = post(live_server, "/api/predict",
+                  {"data": ["你好", "您好\n再见", "退款", "退钱"]}).json()["data"]
     assert len(groups) == 3 and groups[:2] == pytest.approx(one, abs=1e-4)
     bad = post(live_server, "/api/predict", {"data": ["one", "two", "three"]})
     assert bad.status_code == 422 and "accepted forms" in bad.json()["error"]["message"]
@@ -186,7 +188,7 @@ def test_entry_management_upload_list_export_round_trip(live_server: LiveServer)
     for fmt in ("jsonl", "csv", "xlsx"):
         exported = httpx.get(f"{base}/files-a/export", params={"format": fmt})
         assert exported.status_code == 200
-        assert f'files-a-' in exported.headers["content-disposition"]
+        assert 'files-a-' in exported.headers["content-disposition"]
         same = upload(live_server, "files-a", f"export.{fmt}", exported.content, mode="replace").json()
         assert (same["unchanged"], same["new"], same["changed"], same["deleted"]) == (2, 0, 0, 0)
         copied = upload(live_server, "files-b", f"export.{fmt}", exported.content, mode="replace")

@@ -4,7 +4,6 @@ import asyncio
 import time
 
 import numpy as np
-import pytest
 
 from api.batching import MicroBatcher
 from search.errors import OverloadedError

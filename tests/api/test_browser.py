@@ -663,7 +663,8 @@ def test_entries_texts_and_audit_tabs(page, tmp_path) -> None:
         page.get_by_label("所属分类").fill("支付")
         page.get_by_test_id("entry-save").click()
         expect(page.get_by_test_id("entries-status")).to_contain_text("已保存条目 gift")
-        top = page.request.post("/v1/search", data={"query": "礼品卡咋用", "collection": "page-entries"}).json()
+        top = page.request.post("/v1/search",
+                                data={"query": "礼品卡咋用", "collection": "page-entries"}).json()
         assert top["hits"][0]["external_id"] == "gift"
 
         page.get_by_label("查找条目").fill("")

@@ -179,7 +179,8 @@ def test_huggingface_hub_inference_client(live_server: LiveServer,
 def test_cohere_rerank_shape(live_server: LiveServer) -> None:
     documents = ["Carson City is the capital city of the American state of Nevada.",
                  "Washington, D.C. is the capital of the United States.",
-                 {"text": "Capital punishment has existed in the United States since before it was a country."}]
+                 {"text": "Capital punishment has existed in the United States since before it "
+                          "was a country."}]
     r = post(live_server, "/v1/rerank", {"model": "INTFLOAT/Multilingual-E5-Small", "top_n": 2,
                                          "query": "What is the capital of the United States?",
                                          "documents": documents, "return_documents": True})

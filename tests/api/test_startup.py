@@ -57,7 +57,8 @@ def test_health_answers_while_the_model_loads(tmp_path: Path, pristine_sample: P
     assert seen[-1] == (200, "ready", 200)
 
 
-def test_ready_names_an_unservable_collection_without_server_paths(tmp_path: Path, pristine_sample: Path) -> None:
+def test_ready_names_an_unservable_collection_without_server_paths(tmp_path: Path,
+                                                                   pristine_sample: Path) -> None:
     data_dir = copy_indexed(pristine_sample, tmp_path)
     path = build_file(data_dir)
     path.chmod(0o644)

@@ -103,7 +103,8 @@ def test_a_write_through_one_worker_reaches_every_worker_within_2s(workers: Live
     r = httpx.put(url, json=entry, timeout=60)
     written, writer = time.monotonic(), r.headers[HEADER]
     assert r.status_code == 200
-    last_miss = assert_visible_everywhere(probe(workers.url, "能用数字人民币付款吗", has("w-1"), written), writer)
+    last_miss = assert_visible_everywhere(
+        probe(workers.url, "能用数字人民币付款吗", has("w-1"), written), writer)
     print(f"write via {writer}; last miss per worker (s): {last_miss}")
 
     r = httpx.delete(url, timeout=60)

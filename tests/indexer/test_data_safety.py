@@ -135,7 +135,8 @@ def test_a_failure_at_commit_removes_the_new_build_file(indexed, tmp_path, monke
 
     settings, sessions = indexed
     before = state(settings, sessions)
-    monkeypatch.setattr(snapshots, "save", lambda *a: (_ for _ in ()).throw(OSError(28, "No space left on device")))
+    monkeypatch.setattr(snapshots, "save",
+                        lambda *a: (_ for _ in ()).throw(OSError(28, "No space left on device")))
     with pytest.raises(StorageFullError, match="no space left on device while writing the database"):
         reindex(settings, sessions, FakeEncoder(), write_source(tmp_path / "v2.jsonl", _new_rows(5)),
                 "default", console=QUIET)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from search.bands import Thresholds
-from search.fit import MIN_HIGH, fit, fit_high
+from search.fit import fit, fit_high
 from search.hittest import Outcome, metrics, wilson
 from search.store.testsets import Labelled
 

@@ -69,7 +69,8 @@ def test_blend_order_does_not_depend_on_the_candidate_pool() -> None:
         assert rank_documents(pool, "hybrid", weight, cosine_unit=0.05)[:3] == first
     # the cosine counts in band units: a model spreading cosines 10x wider needs no new weight
     wide = [(1 - 10 * (1 - c), b) for c, b in head]
-    assert rank_documents(wide, "hybrid", 0.3, cosine_unit=0.5) == rank_documents(head, "hybrid", 0.3, cosine_unit=0.05)
+    assert (rank_documents(wide, "hybrid", 0.3, cosine_unit=0.5)
+            == rank_documents(head, "hybrid", 0.3, cosine_unit=0.05))
 
 
 def test_lexical_index_scores_shared_terms_and_follows_changes() -> None:
@@ -81,7 +82,8 @@ def test_lexical_index_scores_shared_terms_and_follows_changes() -> None:
     index.remove([1])
     index.add([(4, "退款申请被拒绝了")])
     found = index.scores("退款")
-    assert found.top(3)[0][0] == 4 and 1 not in dict(found.top(3)) and found.at(np.array([1, 4])).tolist()[0] == 0 < found.at(np.array([4]))[0]
+    assert found.top(3)[0][0] == 4 and 1 not in dict(found.top(3))
+    assert found.at(np.array([1, 4])).tolist()[0] == 0 < found.at(np.array([4]))[0]
     assert index.scores("退款", allowed=np.array([2, 3])).top(3) == []
     assert index.scores("退款", allowed=np.array([2, 3])).at(np.array([4])).tolist() == [0]
 
@@ -133,5 +135,6 @@ def test_lexical_scores_are_bm25s_scores_after_online_changes(tmp_path) -> None:
             assert set(got) == set(want), query
             assert all(abs(got[p] - want[p]) <= 1e-5 * max(1.0, want[p]) for p in want), query
             # the score of given passages, from their own terms, is the same BM25
-            assert found.at(order).tolist() == pytest.approx([want.get(int(p), 0.0) for p in order], rel=1e-5, abs=1e-6)
+            assert found.at(order).tolist() == pytest.approx([want.get(int(p), 0.0) for p in order],
+                                                             rel=1e-5, abs=1e-6)
             assert found.at(np.array([0, 301])).tolist() == [0, 0]  # removed
