@@ -1,6 +1,7 @@
 # semsearch — set-up, tests, serving and benchmarks.
 #   make test    create .venv, install, prepare the bundled model and the browser, run the whole suite
 #   make serve   … and index the sample FAQ, then serve on 127.0.0.1:8000
+#   make lint    ruff over the code, tests and benchmarks; mypy over search/
 PYTHON ?= python3
 VENV ?= .venv
 TORCH_SPEC ?= torch==2.13.0
@@ -82,5 +83,9 @@ bench: model
 bench-quick: model
 	$(PY) bench/run_all.py --quick
 
+lint: install
+	$(VENV)/bin/ruff check search indexer api tests bench
+	$(VENV)/bin/mypy search
+
 clean:
-	rm -rf $(VENV) .pytest_cache build *.egg-info
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info

@@ -7,7 +7,7 @@ they calibrate the bands (``search.fit``) and gate a reindex (``indexer.gate``).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -134,7 +134,7 @@ def load(session: Session, collection_id: int) -> list[Labelled]:
 
 def count(session: Session, collection_id: int) -> tuple[int, int]:
     """(questions, of which answerable)."""
-    rows = session.execute(select(TestQuestion.expected)
-                           .where(TestQuestion.collection_id == collection_id)).scalars().all()
+    query = select(TestQuestion.expected).where(TestQuestion.collection_id == collection_id)
+    rows: Sequence[list] = session.execute(query).scalars().all()
     return len(rows), sum(1 for expected in rows if expected)
 
