@@ -32,9 +32,9 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 
 # torch first, so that pip never resolves torch>=2.3 to a multi-GB CUDA build.
-# --no-compile: Python compiles the modules a command imports on first use instead of
-# pip compiling every file of every package (torch's tests included) up front.
-PIP := $(PY) -m pip install --quiet --no-compile
+# pip compiles every module up front: with PYTHONDONTWRITEBYTECODE set (as on CI machines)
+# nothing else would, and every process would compile torch and transformers again.
+PIP := $(PY) -m pip install --quiet
 $(INSTALLED): pyproject.toml | $(PY)
 	$(PIP) "$(TORCH_SPEC)"
 	if [ "$(GPU)" != 1 ]; then $(PY) -m pip uninstall --quiet -y faiss-gpu-cu12 2>/dev/null || true; fi
