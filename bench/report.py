@@ -29,6 +29,7 @@ SCRIPTS = {  # section key -> script and what it measures
     "load-embeddings": ("load.py", "/v1/search against /v1/embeddings: what ranking costs"),
     "online-writes": ("online_writes.py", "Online writes during search load"),
     "scaling": ("scaling.py", "Scaling: reindex and search from 10k to 1M passages"),
+    "milvus_parity": ("milvus_parity.py", "Milvus keeps the ranking at 100k passages"),
 }
 
 

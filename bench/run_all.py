@@ -60,6 +60,7 @@ STEPS = [
     Step("online-writes", "online_writes.py", [], 12, 4,
          lambda r: r["summary"]["errors"]),
     Step("scaling", "scaling.py", ["--budget-s", "3600"], 65, 5),
+    Step("milvus_parity", "milvus_parity.py", [], 25, 4),
 ]
 
 

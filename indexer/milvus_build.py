@@ -21,6 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from search import builds
+from search import index as faiss_index
 from search.builds import Identity
 from search.config import Settings
 from search.encoder import TextEncoder
@@ -45,7 +46,7 @@ def build_milvus(session: Session, coll: Collection, identity: Identity, setting
     """A new Milvus collection holding every passage ``session`` sees, recorded and
     activated in its transaction; dropped again if that does not commit, and the alias
     moved only once it has."""
-    from .build import BuildReport, _load_vectors, record, save_lexical
+    from .build import BuildReport, _load_vectors, record, save_densities, save_lexical
 
     started = time.perf_counter()
     seq = repository.last_change_seq(session, coll.id)
@@ -77,6 +78,10 @@ def build_milvus(session: Session, coll: Collection, identity: Identity, setting
                      nlist=int(params.get("nlist", 0)), nprobe=0, vector_count=count,
                      file=name, sha256="-", change_seq=seq, recall_at_10=None)
     save_lexical(session, coll, row, list(zip(ids.tolist(), texts)), settings.data_dir, effects)
+    # the densities come from an index of the same vectors in this process: a batched
+    # search of the whole collection is what FAISS is for, not a round trip per batch
+    neighbours = faiss_index.build(vectors, ids, flat_threshold=settings.flat_threshold)
+    save_densities(session, coll, row, neighbours, vectors, ids, settings, effects)
     record(session, coll, row, encoder)
     effects.on_commit(lambda: point_alias(milvus, alias, name))
     return BuildReport(row.id, f"milvus:{kind}", count, 0, None, time.perf_counter() - started)

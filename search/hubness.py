@@ -10,15 +10,16 @@ itself is the sample of the query space that ``r`` needs; neighbours of the same
 (its other phrasings) are left out, or well-covered entries would pay for their
 similar questions. Measured in ``bench/quality.py``.
 
-Densities are computed with each FAISS build, for all its passages in batches
-(:func:`build_densities`), and saved beside it; a server reads them with the build.
+Densities are computed with each build, for all its passages in batches
+(:func:`build_densities`; a Milvus build uses a FAISS index of the same vectors in the
+reindex's process), and saved beside it; a server reads them with the build.
 A passage written online gets its own density when it is first a candidate (one
 batched search of the store), and the densities known stay as they are until the writes
 since they were computed exceed ``DRIFT`` of the index; then they are computed again as
 passages reach the candidate lists (recomputing them all after every write would make
 each write cost the next searches a search of the whole index per candidate; a small
 collection, whose densities one write can change a lot, recomputes on every write). A
-build without saved densities (Milvus; an older build) starts that way too.
+build without saved densities (an older build) starts that way too.
 """
 from __future__ import annotations
 

@@ -70,6 +70,31 @@ def test_milvus_serves_the_same_ids_scores_and_filters_as_faiss(tmp_path, postgr
     assert ranked(milvus, "退款", tags=("防诈骗",)) == ranked(faiss, "退款", tags=("防诈骗",))
 
 
+def test_a_milvus_build_saves_the_densities_a_faiss_build_would(tmp_path, postgres) -> None:  # type: ignore[no-untyped-def]
+    """Every passage's hubness density is computed by the reindex and saved beside the
+    Milvus build, equal to a FAISS build's (both exact here): a search makes one vector
+    search, none for densities."""
+    from search import builds, hubness
+
+    densities = {}
+    for store in ("milvus", "faiss"):
+        settings, sessions, service = indexed(tmp_path, postgres, store)
+        with sessions() as session:
+            build = active_build(session, repository.get_collection(session, "default").id)
+            assert build is not None
+            ids, values, _ = hubness.load(builds.side_file(settings.data_dir, build, "density"))
+        assert len(ids) == build.vector_count
+        densities[store] = dict(zip(ids.tolist(), values.tolist()))
+        if store == "milvus":
+            served = service.registry.get("default")
+            calls = []
+            real = served.search
+            served.search = lambda *a, **kw: calls.append(1) or real(*a, **kw)  # type: ignore[method-assign]
+            service.search("退款多久到账", top_k=5)
+            assert calls == [1]
+    assert sorted(densities["milvus"].values()) == pytest.approx(sorted(densities["faiss"].values()), abs=1e-5)
+
+
 def test_filters_run_inside_milvus(tmp_path, postgres) -> None:  # type: ignore[no-untyped-def]
     settings, sessions, service = indexed(tmp_path, postgres, "milvus")
     store = service.registry.get("default")
