@@ -1,4 +1,4 @@
-"""Milvus keeps the ranking: the same collection served from FAISS and from Milvus Lite, compared query by query.
+"""Milvus keeps the ranking: one collection served from FAISS and from Milvus Lite, compared query by query.
 
 The synthetic FAQ and stand-in encoder of bench/scaling.py (``--passages``, default
 100k) are reindexed twice through the real command path, once per vector store, both
