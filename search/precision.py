@@ -12,7 +12,6 @@ import copy
 import json
 import logging
 import os
-import statistics
 import time
 import warnings
 from importlib.metadata import version
@@ -58,38 +57,40 @@ def _cache_key(encoder: "Encoder") -> str:
             f"|threads {encoder.threads}")
 
 
-def _time_encode(encoder: "Encoder", texts: list[str], repeats: int = 3) -> tuple[float, np.ndarray]:
-    vectors = encoder._encode_prepared(texts).vectors  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        encoder._encode_prepared(texts)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), vectors
+def measure(encoder: Encoder, rounds: int = 3) -> dict[str, dict[str, float]]:
+    """Time each CPU precision on the sample; returns seconds and cosine vs fp32.
 
-
-def measure(encoder: "Encoder") -> dict[str, dict[str, float]]:
-    """Time each CPU precision on the sample; returns seconds and cosine vs fp32."""
+    The precisions take turns, round after round, and each keeps its fastest round: a
+    machine busy with other work for a moment then slows one round of each, not every
+    round of one (a choice made under load is remembered for good)."""
     from .encoder import CPU_PRECISIONS, _with_precision
 
     fp32_model = encoder.model
     texts = [encoder.profile.passage_prefix + t for t in _SAMPLE]
-    results: dict[str, dict[str, float]] = {}
-    reference = None
-    try:
+    models = {"fp32": fp32_model}
+    with warnings.catch_warnings():  # torch deprecates its quantised tensors
+        warnings.simplefilter("ignore")
         for precision in CPU_PRECISIONS:
             if precision != "fp32":
-                with warnings.catch_warnings():  # torch deprecates its quantised tensors
-                    warnings.simplefilter("ignore")
-                    encoder.model = _with_precision(copy.deepcopy(fp32_model), precision, "cpu")
-            seconds, vectors = _time_encode(encoder, texts)
-            reference = vectors if reference is None else reference
-            cosine = float(np.mean(np.sum(vectors * reference, axis=1)))
-            results[precision] = {"seconds": seconds, "mean_cosine": cosine}
-            encoder.model = fp32_model
+                models[precision] = _with_precision(copy.deepcopy(fp32_model), precision, "cpu")
+    seconds = {p: float("inf") for p in models}
+    vectors: dict[str, np.ndarray] = {}
+    try:
+        for precision, model in models.items():  # warm-up, and the vectors to compare
+            encoder.model = model
+            vectors[precision] = encoder._encode_prepared(texts).vectors
+        for _ in range(rounds):
+            for precision, model in models.items():
+                encoder.model = model
+                start = time.perf_counter()
+                encoder._encode_prepared(texts)
+                seconds[precision] = min(seconds[precision], time.perf_counter() - start)
     finally:
         encoder.model = fp32_model
-    return results
+    reference = vectors["fp32"]
+    return {p: {"seconds": seconds[p],
+                "mean_cosine": float(np.mean(np.sum(vectors[p] * reference, axis=1)))}
+            for p in models}
 
 
 def choose_cpu_precision(encoder: "Encoder", cache_dir: str | None) -> str:

@@ -80,3 +80,29 @@ def test_query_and_passage_prefixes_differ_for_e5(bundled_encoder) -> None:  # t
 def test_the_token_budget_per_forward_pass_follows_the_device(bundled_encoder) -> None:  # type: ignore[no-untyped-def]
     # On the CPU big batches run slower per token (bench/encode_batching.py).
     assert bundled_encoder.device == "cpu" and bundled_encoder.max_batch_tokens == 4096
+
+
+def test_precision_timing_keeps_each_precisions_fastest_round(minilm, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The precisions take turns and keep their best round, so a spell of load on the
+    machine (here: three forward passes in a row slowed) does not decide the choice."""
+    import time
+
+    from search import precision
+
+    _, encoder = minilm
+    calls = {"n": 0}
+    real = encoder._encode_prepared
+
+    def once_slow(texts):  # type: ignore[no-untyped-def]
+        calls["n"] += 1
+        if calls["n"] in (6, 7, 8):  # a second of load, three passes long
+            time.sleep(1.0)
+        return real(texts)
+
+    monkeypatch.setattr(encoder, "_encode_prepared", once_slow)
+    measured = precision.measure(encoder)
+    assert set(measured) == {"fp32", "bf16", "int8"} and calls["n"] == 3 + 3 * 3
+    assert all(r["seconds"] < 1.0 for r in measured.values()), measured
+    assert measured["fp32"]["mean_cosine"] == pytest.approx(1.0)
+    assert measured["bf16"]["mean_cosine"] > 0.99
+    assert encoder.precision == "fp32" and encoder.model is not None  # left as it was
