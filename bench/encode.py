@@ -134,7 +134,7 @@ def token_lengths(enc: Any, texts: list[str], kind: str = "passage") -> list[int
     prefix = enc.profile.query_prefix if kind == "query" else enc.profile.passage_prefix
     t2s = enc.profile.traditional_to_simplified
     prepared = [prefix + normalize(t, traditional_to_simplified=t2s) for t in texts]
-    ids = enc.tokenizer(prepared, truncation=True, max_length=enc.profile.max_length)["input_ids"]
+    ids, _ = enc.token_ids(prepared)  # special tokens included, cut at the model's length
     return [len(x) for x in ids]
 
 

@@ -96,8 +96,8 @@ def main() -> None:
     enc = Encoder.from_settings(Settings(data_dir=C.ROOT / "data", precision=args.precision,
                                          threads=torch.get_num_threads()))
     prepared = ["passage: " + t for t in texts]
-    encoded = enc.tokenizer(prepared, truncation=True, max_length=enc.profile.max_length)
-    lengths = [len(x) for x in encoded["input_ids"]]
+    ids, _ = enc.token_ids(prepared)  # special tokens included, cut at the model's length
+    lengths = [len(x) for x in ids]
     chars = {i: len(t) for i, t in enumerate(prepared)}
     plans = strategies(chars)
     padded = {}
