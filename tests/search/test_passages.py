@@ -7,14 +7,12 @@ from pathlib import Path
 import numpy as np
 from sqlalchemy import event
 
-from indexer.reindex import reindex
 from indexer.writer import DocumentWriter
 from search.documents import FaqEntry
 from search.passages import KIND_CODES, PassageTable
 from search.service import SearchService
-from search.store.db import open_database
 from tests.conftest import REPO
-from tests.indexer.test_reindex import QUIET, write_source
+from tests.indexer.test_insights import index_faq
 
 Q, S = KIND_CODES["question"], KIND_CODES["similar"]
 
@@ -49,14 +47,14 @@ def test_online_writes_change_only_what_they_name_and_replay_is_idempotent() -> 
     assert t.lookup(np.array([6, 1]))[0].tolist() == [-1, -1] and len(t) == 3
 
 
-def test_an_unfiltered_search_reads_only_the_hits_shown(settings, fake_encoder, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    rows = [json.loads(line) for line in
-            (REPO / "data" / "faq_sample.jsonl").read_text("utf-8").splitlines()[:40]]
-    sessions = open_database(settings.resolved_database_url)
-    reindex(settings, sessions, fake_encoder, write_source(tmp_path / "faq.jsonl", rows),
-            "default", console=QUIET)
-    service = SearchService(settings, fake_encoder, sessions)
-    service.search(rows[0]["question"])  # loads the collection
+def sample(n: int) -> list[dict]:
+    return [json.loads(line) for line in
+            (REPO / "data" / "faq_sample.jsonl").read_text("utf-8").splitlines()[:n]]
+
+
+def test_an_unfiltered_search_reads_only_the_hits_shown(settings, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    rows = sample(40)
+    sessions, encoder, service = index_faq(settings, tmp_path, rows)
     statements: list[tuple] = []  # (statement, parameters)
     engine = sessions.kw["bind"]
     listen = lambda *args: statements.append(args[2:4])  # noqa: E731
@@ -64,7 +62,7 @@ def test_an_unfiltered_search_reads_only_the_hits_shown(settings, fake_encoder, 
     try:
         for mode in ("hybrid", "dense", "lexical"):
             searcher = SearchService(settings.model_copy(update={"retrieval_mode": mode}),
-                                     fake_encoder, sessions, service.registry)
+                                     encoder, sessions, service.registry)
             statements.clear()
             hits = searcher.search(rows[3]["question"], top_k=3).hits
             assert hits[0].external_id == rows[3]["id"], mode
@@ -74,15 +72,10 @@ def test_an_unfiltered_search_reads_only_the_hits_shown(settings, fake_encoder, 
         event.remove(engine, "before_cursor_execute", listen)
 
 
-def test_a_write_reaches_the_table_and_the_next_search(settings, fake_encoder, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    rows = [json.loads(line) for line in
-            (REPO / "data" / "faq_sample.jsonl").read_text("utf-8").splitlines()[:20]]
-    sessions = open_database(settings.resolved_database_url)
-    reindex(settings, sessions, fake_encoder, write_source(tmp_path / "faq.jsonl", rows),
-            "default", console=QUIET)
-    service = SearchService(settings, fake_encoder, sessions)
-    service.search(rows[0]["question"])
-    writer = DocumentWriter(settings, fake_encoder, sessions)
+def test_a_write_reaches_the_table_and_the_next_search(settings, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    rows = sample(20)
+    sessions, encoder, service = index_faq(settings, tmp_path, rows)
+    writer = DocumentWriter(settings, encoder, sessions)
     writer.upsert("default", FaqEntry(rows[0]["id"], rows[0]["question"],
                                       similar_questions=["数字人民币能不能付款"], answer="…"))
     service.registry.refresh()
