@@ -1,11 +1,10 @@
 """SearchService: a question in, the best FAQ entries out, with scores and bands.
 
-Query path: normalise -> encode -> vector search (and BM25) for k × oversample passages
--> their entries and all those entries' passages from the in-memory passage table, with
-their vectors from the vector store -> collapse to entries (hybrid: cosines corrected
-for hubness, fused with BM25), as arrays -> band -> filters -> top-k -> one SQL query
-for the fields of the hits shown. Filters are exact: they restrict the vector search to
-the matching passages, so top_k results come back whenever that many entries match.
+Query path: normalise -> encode -> the ranking (``search.ranking``: vector search and
+BM25 for k × oversample passages, collapsed to entries from the in-memory passage table)
+-> band -> filters -> top-k -> one SQL query for the fields of the hits shown. Filters
+are exact: they restrict the vector search to the matching passages, so top_k results
+come back whenever that many entries match.
 """
 from __future__ import annotations
 
@@ -17,22 +16,14 @@ import numpy as np
 from sqlalchemy.orm import Session, sessionmaker
 
 from .bands import BAND_LABELS, Band, Thresholds, band_at_least, top_bands
-from .collections import CollectionRegistry, Served
+from .collections import CollectionRegistry
 from .config import RetrievalMode, Settings
-from .documents import PASSAGE_KINDS
 from .encoder import TextEncoder
 from .errors import InputTooLargeError, InvalidInputError
-from .fusion import merge_entries, ranking_keys
-from .lexical import LexicalScores
+from .ranking import Query, Ranked, Ranker
 from .store import repository
 from .text import normalize
 from .tuning import Ranking, Tuning
-from .vectorstore import VectorStore
-
-# Hybrid ranking can lift an entry from below the first few cosines, so even top_k=1
-# gathers the candidates of top_k=5: the first hit does not depend on top_k.
-_MIN_DEPTH = 5
-
 
 @dataclass
 class SearchHit:
@@ -63,25 +54,6 @@ class SearchResult:
     ranking: Ranking | None = None  # the mode and weight the hits were ordered by
 
 
-@dataclass
-class Ranked:
-    """Candidate entries in rank order, one row each: the entry, its best raw cosine,
-    the passage that cosine is of and its kind, and the value the entries are ranked by."""
-
-    entries: np.ndarray
-    scores: np.ndarray
-    passages: np.ndarray
-    kinds: list[str]
-    rank: np.ndarray
-
-    @classmethod
-    def empty(cls) -> Ranked:
-        return cls(np.zeros(0, np.int64), np.zeros(0), np.zeros(0, np.int64), [], np.zeros(0))
-
-    def __len__(self) -> int:
-        return len(self.entries)
-
-
 @dataclass(frozen=True)
 class SearchFilters:
     category: str | None = None
@@ -110,6 +82,7 @@ class SearchService:
         self.encoder = encoder
         self.sessions = sessions
         self.registry = registry or CollectionRegistry(settings, encoder, sessions)
+        self.ranker = Ranker(settings, self.registry.density)
 
     @property
     def mode(self) -> RetrievalMode:
@@ -150,7 +123,9 @@ class SearchService:
                 coll = repository.get_collection(session, name)
                 allowed = np.asarray(repository.filtered_passage_ids(
                     session, coll.id, filters.category, filters.tags), dtype=np.int64)
-        ranked = self._collect(served, normalized, vector, top_k, allowed, filters, ranking)
+        unit = max(self.thresholds.high - self.thresholds.low, 1e-3)
+        ranked = self.ranker.collect(served, Query(normalized, vector, top_k, ranking, unit, allowed,
+                                                   filters.category, filters.tags))
         # ``high`` needs one unambiguous first hit, so every candidate is banded
         each = [tuning.thresholds(kind, self.thresholds) for kind in ranked.kinds]
         bands = top_bands(ranked.scores.tolist(), each)
@@ -174,87 +149,6 @@ class SearchService:
         if own is not None and (own.mode == "dense" or self.registry.use_lexical):
             return own
         return Ranking(self.mode, self.settings.hybrid_weight)
-
-    def _collect(self, served: Served, query: str, vector: np.ndarray, top_k: int,
-                 allowed: np.ndarray | None, filters: SearchFilters, ranking: Ranking) -> Ranked:
-        """Search deeper until top_k distinct entries are found or the index is exhausted."""
-        if allowed is not None and len(allowed) == 0:
-            return Ranked.empty()
-        store = served.store
-        k = max(top_k, _MIN_DEPTH) * self.settings.oversample
-        limit = store.size if allowed is None else min(store.size, len(allowed))
-        lexical = served.lexical if ranking.mode != "dense" else None
-        bm25 = lexical.scores(query, allowed) if lexical is not None else None  # sharing a term
-        while True:
-            pids, cosines = self._candidates(store, bm25, vector, k, allowed, filters, ranking.mode)
-            ranked = self._rank(served, pids, cosines, bm25, vector, ranking)
-            if len(ranked) >= top_k or k >= limit:
-                return ranked
-            k = min(k * 4, max(limit, 1))
-
-    @staticmethod
-    def _candidates(store: VectorStore, bm25: LexicalScores | None, vector: np.ndarray, k: int,
-                    allowed: np.ndarray | None, filters: SearchFilters,
-                    mode: str) -> tuple[np.ndarray, np.ndarray]:
-        """Candidate passage ids and their cosines (NaN when found by BM25 only), from
-        the dense top k and the lexical top k of ``bm25``."""
-        pids, cosines = np.zeros(0, np.int64), np.zeros(0)
-        if mode != "lexical":
-            scores, ids = store.search(vector[None, :], k, allowed,
-                                       category=filters.category, tags=filters.tags)
-            found = ids[0] >= 0
-            pids, cosines = ids[0][found].astype(np.int64), scores[0][found].astype(np.float64)
-        if bm25 is not None:
-            lexical = np.asarray([pid for pid, _ in bm25.top(k)], np.int64)
-            lexical = lexical[~np.isin(lexical, pids)]
-            pids = np.concatenate([pids, lexical])
-            cosines = np.concatenate([cosines, np.full(len(lexical), np.nan)])
-        return pids, cosines
-
-    def _rank(self, served: Served, pids: np.ndarray, cosines: np.ndarray,
-              bm25: LexicalScores | None, vector: np.ndarray, ranking: Ranking) -> Ranked:
-        """Collapse candidate passages to their entries and order the entries.
-
-        Every passage of a candidate entry is scored (its entry's passages from the
-        passage table, their vectors from the store, BM25 from the lexical index), so
-        an entry is judged on all its phrasings, not only on those that happened to
-        reach the candidate list. In hybrid mode each passage's cosine is corrected for
-        hubness before the merge (``search.hubness``); the score shown and its band
-        stay the best raw cosine, the calibrated one.
-        """
-        owners, _ = served.passages.lookup(pids)
-        entries = np.unique(owners[owners >= 0])  # a passage written since is not yet held
-        if not len(entries):
-            return Ranked.empty()
-        passages, owners = served.passages.passages_of(entries)
-        vectors, held = served.store.vectors(passages)
-        cos = _known_cosines(pids, cosines, passages)
-        keep = held | ~np.isnan(cos)  # the store may lag the table by a write
-        passages, owners, vectors, cos, held = (passages[keep], owners[keep], vectors[keep],
-                                                cos[keep], held[keep])
-        cos = np.where(np.isnan(cos), vectors.astype(np.float64) @ vector, cos)
-        ranking_cos = cos
-        weight = self.settings.hubness_weight if ranking.mode == "hybrid" else 0.0
-        if weight > 0 and held.any():
-            density = self.registry.density.densities(served.store, passages, vectors, owners,
-                                                      self.settings.hubness_k)
-            ranking_cos = cos - weight * np.where(held, density, 0.0)
-        entries, dense = merge_entries(owners, ranking_cos, self.settings.merge)
-        # per entry (ascending, as merge_entries): its best raw cosine, and that passage
-        order = np.lexsort((passages, -cos, owners))
-        starts = np.flatnonzero(np.r_[True, owners[order][1:] != owners[order][:-1]])
-        best = order[starts]
-        lexical = np.zeros(len(entries))
-        if bm25 is not None:
-            lexical = np.maximum.reduceat(bm25.at(passages)[order], starts)
-        unit = max(self.thresholds.high - self.thresholds.low, 1e-3)
-        rank = ranking_keys(dense, lexical, ranking.mode, ranking.weight, self.settings.fusion,
-                            cosine_unit=unit)
-        by_rank = np.argsort(-rank, kind="stable")
-        best = best[by_rank]
-        _, kinds = served.passages.lookup(passages[best])
-        return Ranked(entries[by_rank], cos[best], passages[best],
-                      [PASSAGE_KINDS[c] for c in kinds.tolist()], rank[by_rank])
 
     def _hits(self, ranked: Ranked, shown: list[int], bands: list[tuple[Band, bool]]) -> list[SearchHit]:
         """The hits ``shown`` (rows of ``ranked``), with their entries' fields: one
@@ -283,15 +177,3 @@ class SearchService:
         if filters.min_score is not None and score < filters.min_score:
             return False
         return filters.min_band is None or band_at_least(band, filters.min_band)
-
-
-def _known_cosines(pids: np.ndarray, cosines: np.ndarray, wanted: np.ndarray) -> np.ndarray:
-    """The cosine the vector search gave each of ``wanted`` (NaN where it gave none)."""
-    out = np.full(len(wanted), np.nan)
-    if not len(pids):
-        return out
-    order = np.argsort(pids)
-    at = np.searchsorted(pids[order], wanted).clip(0, len(pids) - 1)
-    found = pids[order][at] == wanted
-    out[found] = cosines[order][at[found]]
-    return out
