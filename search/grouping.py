@@ -43,16 +43,18 @@ def group(vectors: np.ndarray, threshold: float) -> list[list[int]]:
     return members
 
 
-def centroid(vectors: np.ndarray) -> np.ndarray:
-    """The normalised mean of L2-normalised rows."""
-    mean = vectors.astype(np.float32).mean(axis=0)
+def centroid(vectors: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+    """The normalised (weighted) mean of L2-normalised rows."""
+    mean = np.average(vectors.astype(np.float32), axis=0, weights=weights).astype(np.float32)
     norm = float(np.linalg.norm(mean))
     return mean / norm if norm else mean
 
 
-def representative(vectors: np.ndarray) -> int:
-    """The row closest to the group's centroid."""
-    return int(np.argmax(vectors @ centroid(vectors)))
+def representative(vectors: np.ndarray, weights: np.ndarray | None = None) -> int:
+    """The row closest to the group's centroid, each row counted ``weights`` times (how
+    often its text came). Two rows alone are equally close to their plain mean, and float
+    noise would pick one; counted, the text asked more often wins."""
+    return int(np.argmax(vectors @ centroid(vectors, weights)))
 
 
 def summarise(texts: list[str], vectors: np.ndarray, threshold: float, *,

@@ -171,7 +171,8 @@ def _groups(service: SearchService, collection: str, misses: list[SearchLogEntry
     thresholds = service.thresholds_for(collection)
     out = []
     for members in grouping.group(vectors, thresholds.medium):
-        central = texts[members[grouping.representative(vectors[members])]]
+        asked = np.array([len(by_text[texts[i]]) for i in members], dtype=np.float32)
+        central = texts[members[grouping.representative(vectors[members], asked)]]
         group_id = hashlib.sha1(f"{collection}\n{central}".encode()).hexdigest()[:12]
         if only is not None and group_id != only:
             continue

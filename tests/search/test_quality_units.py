@@ -98,6 +98,18 @@ def test_dedup_defaults_to_the_stricter_of_high_and_the_duplicate_threshold() ->
     assert default_threshold("cluster", bands, 0.995) == 0.9
 
 
+def test_a_groups_representative_is_the_text_asked_most_often() -> None:
+    """Two texts alone are equally close to their plain mean: the count decides, not noise."""
+    from search.grouping import representative
+
+    a = np.array([1.0, 0.0, 0.0], dtype=np.float32)
+    b = np.array([0.6, 0.8, 0.0], dtype=np.float32)
+    pair = np.stack([a, b])
+    assert representative(pair, np.array([2.0, 1.0])) == 0
+    assert representative(pair, np.array([1.0, 2.0])) == 1
+    assert representative(np.stack([a, b, b])) == 1  # unweighted rows count once each
+
+
 def test_lexical_scores_are_bm25s_scores_after_online_changes(tmp_path) -> None:
     """The inverted index gives what a fresh bm25s index over the same passages gives,
     after adds and removes (no rebuild in between), once saved and loaded, and when the
