@@ -84,25 +84,26 @@ def test_the_token_budget_per_forward_pass_follows_the_device(bundled_encoder) -
 
 def test_precision_timing_keeps_each_precisions_fastest_round(minilm, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """The precisions take turns and keep their best round, so a spell of load on the
-    machine (here: three forward passes in a row slowed) does not decide the choice."""
-    import time
+    machine (here: three forward passes in a row slowed, on a clock of the test's own)
+    does not decide the choice."""
+    import types
 
     from search import precision
 
     _, encoder = minilm
-    calls = {"n": 0}
+    clock = {"now": 0.0, "calls": 0}
     real = encoder._encode_prepared
 
-    def once_slow(texts):  # type: ignore[no-untyped-def]
-        calls["n"] += 1
-        if calls["n"] in (6, 7, 8):  # a second of load, three passes long
-            time.sleep(1.0)
+    def encode(texts):  # type: ignore[no-untyped-def]
+        clock["calls"] += 1
+        clock["now"] += 10.0 if clock["calls"] in (6, 7, 8) else 0.1  # a spell of load
         return real(texts)
 
-    monkeypatch.setattr(encoder, "_encode_prepared", once_slow)
+    monkeypatch.setattr(encoder, "_encode_prepared", encode)
+    monkeypatch.setattr(precision, "time", types.SimpleNamespace(perf_counter=lambda: clock["now"]))
     measured = precision.measure(encoder)
-    assert set(measured) == {"fp32", "bf16", "int8"} and calls["n"] == 3 + 3 * 3
-    assert all(r["seconds"] < 1.0 for r in measured.values()), measured
+    assert set(measured) == {"fp32", "bf16", "int8"} and clock["calls"] == 3 + 3 * 3
+    assert [round(r["seconds"], 6) for r in measured.values()] == [0.1, 0.1, 0.1], measured
     assert measured["fp32"]["mean_cosine"] == pytest.approx(1.0)
     assert measured["bf16"]["mean_cosine"] > 0.99
     assert encoder.precision == "fp32" and encoder.model is not None  # left as it was
