@@ -81,10 +81,20 @@ def stop_server(server: LiveServer) -> None:
 def pristine_sample(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The sample FAQ indexed into the default collection once (a real ``semsearch
     reindex``) and never served: tests that need a data directory of their own copy it
-    (``copy_indexed``) instead of loading the model to index it again."""
-    data_dir = tmp_path_factory.mktemp("pristine")
-    subprocess.run([SEMSEARCH, "reindex", str(SAMPLE)], env=server_env(data_dir), cwd=REPO,
-                   check=True, capture_output=True, timeout=600)
+    (``copy_indexed``) instead of loading the model to index it again. Made once per
+    run: the workers of ``pytest -n`` share it through their common temporary folder."""
+    from filelock import FileLock
+
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base  # this run's
+    data_dir, done = shared / "pristine-sample", shared / "pristine-sample.done"
+    with FileLock(str(shared / "pristine-sample.lock")):
+        if not done.exists():
+            shutil.rmtree(data_dir, ignore_errors=True)  # a worker killed half-way
+            data_dir.mkdir()
+            subprocess.run([SEMSEARCH, "reindex", str(SAMPLE)], env=server_env(data_dir),
+                           cwd=REPO, check=True, capture_output=True, timeout=600)
+            done.touch()
     return data_dir
 
 
