@@ -20,6 +20,17 @@ def _datasets_dir() -> Path:
     return Path(env) if env else (REPO.parent / "shared" / "datasets")
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The longest test files first, longest of all first: a worker that picked one up
+    late would finish the run alone (the workers take whole files, in the order collected).
+    The calibration file's minutes are those of a machine without its cached vectors."""
+    def minutes(item: pytest.Item) -> float:
+        marker = item.get_closest_marker("longest")
+        return -float(marker.kwargs["minutes"]) if marker else 0.0
+
+    items.sort(key=minutes)
+
+
 @pytest.fixture(scope="session")
 def datasets_dir() -> Path:
     path = _datasets_dir()

@@ -12,7 +12,7 @@ import pytest
 from tests.api.conftest import SAMPLE, SEMSEARCH, copy_indexed, server_env
 from tests.conftest import REPO
 
-pytestmark = [pytest.mark.model, pytest.mark.slow]
+pytestmark = [pytest.mark.model, pytest.mark.slow, pytest.mark.longest(minutes=1.5)]
 QUESTIONS = ["faq_sample_dev_queries.jsonl", "faq_sample_offtopic_dev.jsonl"]  # 320 + 50
 
 

@@ -11,7 +11,7 @@ from search import fit
 from search.hittest import metrics
 from search.profiles import BUNDLED_MODEL, builtin_profile
 
-pytestmark = [pytest.mark.model, pytest.mark.slow]
+pytestmark = [pytest.mark.model, pytest.mark.slow, pytest.mark.longest(minutes=4)]
 
 
 @pytest.fixture(scope="module")
