@@ -61,25 +61,13 @@ class CachedEncoder:
             found.update((h, np.frombuffer(v, dtype=np.float32)) for h, v in rows)
         missing = [i for i, k in enumerate(keys) if k not in found]
         if missing:
-            fresh = self._encode_on_every_core([texts[i] for i in missing], kind)
+            fresh = self.inner.encode([texts[i] for i in missing], kind).vectors
             with self.db:
                 self.db.executemany("INSERT OR IGNORE INTO vectors VALUES (?, ?, ?)",
                                     [(self.space, keys[i], v.tobytes()) for i, v in zip(missing, fresh)])
             found.update((keys[i], v) for i, v in zip(missing, fresh))
         vectors = np.stack([found[k] for k in keys]) if keys else np.zeros((0, self.inner.dim), np.float32)
         return EncodeResult(vectors, [False] * len(keys), [0] * len(keys))
-
-    def _encode_on_every_core(self, texts: list[str], kind: str) -> np.ndarray:
-        """A cold cache is filled on every core, not on the worker's share (tests/conftest.py):
-        the file that fills it is the one the rest of the run waits for."""
-        import torch
-
-        share = torch.get_num_threads()
-        torch.set_num_threads(os.cpu_count() or share)
-        try:
-            return self.inner.encode(texts, kind).vectors
-        finally:
-            torch.set_num_threads(share)
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
         return self.encode(texts, "query").vectors
