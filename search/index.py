@@ -13,6 +13,7 @@ import errno
 import hashlib
 import math
 import os
+import threading
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -43,6 +44,7 @@ def _faiss() -> ModuleType:
 # hybrid search took four times as long). Larger batches get every core.
 _SERIAL_QUERIES = 32
 _BATCH_THREADS = 1
+_omp = threading.local()  # the team size this thread last gave OpenMP (a setting per thread)
 
 
 @dataclass
@@ -159,8 +161,12 @@ def search(index: Any, queries: np.ndarray, k: int, *, nprobe: int = 0,
     if index.ntotal == 0:
         n = len(queries)
         return np.full((n, k), -np.inf, dtype=np.float32), np.full((n, k), -1, dtype=np.int64)
-    # per calling thread: concurrent requests each set their own
-    faiss.omp_set_num_threads(1 if len(queries) <= _SERIAL_QUERIES else _BATCH_THREADS)
+    # per calling thread: concurrent requests each set their own, and only when it
+    # changes (the call is not free: a tenth of a small search's time)
+    threads = 1 if len(queries) <= _SERIAL_QUERIES else _BATCH_THREADS
+    if getattr(_omp, "threads", None) != threads:
+        faiss.omp_set_num_threads(threads)
+        _omp.threads = threads
     return index.search(queries, k, params=params)
 
 

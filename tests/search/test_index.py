@@ -27,6 +27,34 @@ def test_small_sets_use_exact_flat_search() -> None:
     assert np.allclose(scores[:, 0], 1.0, atol=1e-5)  # cosine with itself
 
 
+def test_a_few_queries_run_on_the_calling_thread_and_the_setting_is_made_once(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """OpenMP's team size is set per thread: a question alone runs on its thread, a big
+    batch on every core, and a search does not set again what its thread already has."""
+    import faiss
+
+    x = clustered(500, 16)
+    built = faiss_index.build(x, np.arange(500), flat_threshold=50_000)
+    calls: list[int] = []
+    real = faiss.omp_set_num_threads
+    monkeypatch.setattr(faiss, "omp_set_num_threads", lambda n: (calls.append(n), real(n)))
+    monkeypatch.setattr(faiss_index, "_BATCH_THREADS", 2)
+
+    def searches() -> list[int]:
+        calls.clear()
+        for batch in (1, 1, 64, 64, 1):
+            faiss_index.search(built.index, x[:batch], 3)
+        return list(calls)
+
+    first = searches()
+    assert first in ([1, 2, 1], [2, 1])  # the thread may already have had 1
+    assert searches() == [2, 1]
+    seen: list[list[int]] = []
+    other = threading.Thread(target=lambda: seen.append(searches()))
+    other.start()
+    other.join()
+    assert seen[0] in ([1, 2, 1], [2, 1])  # a thread of its own starts from its own setting
+
+
 def test_nlist_is_about_four_root_n_with_enough_training_points() -> None:
     assert faiss_index.choose_nlist(1_000_000) == 4000
     assert faiss_index.choose_nlist(10_000) == 256  # 10_000 // 39 caps 400
