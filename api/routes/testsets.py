@@ -10,7 +10,6 @@ from indexer import bands
 from search.bands import Thresholds
 from search.errors import InvalidInputError, NotFoundError
 from search.store import repository, testsets
-from search.text import normalize
 from search.tuning import tuning_from_json
 
 from ..deps import EngineDep, WriteAccess
@@ -33,12 +32,9 @@ def _set(engine: Engine, collection: str) -> TestSetOut:
 
 
 def _labelled(i: int, question: TestQuestionIn) -> testsets.Labelled:
-    """A question checked as an imported file's rows are, and as a search's query is
-    (text that normalises to nothing is no question)."""
+    """A question checked as an imported file's rows are."""
     try:
         labelled = testsets.parse_row({"query": question.query, "expected_ids": question.expected_ids})
-        if not normalize(labelled.query):
-            raise ValueError("'query' is empty after normalisation")
     except ValueError as exc:
         raise InvalidInputError(f"questions[{i}]: {exc}") from None
     return replace(labelled, origin="api")

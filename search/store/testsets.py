@@ -16,7 +16,7 @@ from sqlalchemy import CursorResult, delete, select
 from sqlalchemy.orm import Session
 
 from ..errors import SourceError
-from ..text import lone_surrogate_at
+from ..text import lone_surrogate_at, normalize
 from .models import TestQuestion
 
 MAX_QUERY_CHARS = 1000
@@ -59,6 +59,8 @@ def parse_row(row: Any) -> Labelled:
         raise ValueError(f"'query' is {len(query)} characters; the limit is {MAX_QUERY_CHARS}")
     if lone_surrogate_at(row):
         raise ValueError("the row holds a lone UTF-16 surrogate (invalid Unicode)")
+    if not normalize(query):  # blank or control characters only: no question to search
+        raise ValueError("'query' is empty after normalisation")
     if "expected_ids" in row or "relevant_ids" in row:
         ids = row.get("expected_ids", row.get("relevant_ids"))
     elif "expected" in row:

@@ -105,6 +105,9 @@ def test_hit_test_files_in_every_accepted_shape(tmp_path) -> None:  # type: igno
     assert [(q.query, q.expected) for q in parsed.questions] == [
         ("a", ("x", "y")), ("b", ()), ("c", ("z",)), ("d", ()), ("e", ("w",))]
     assert parsed.errors == [f"{path}:6: name the answer: 'expected_ids': [...], or 'expected': 'none'"]
+    path.write_text('{"query": "a", "expected": "none"}\n{"query": "\\u200b\\u3000", "expected": "none"}\n',
+                    "utf-8")  # blank once normalised: no question to search
+    assert testsets.read_file(path).errors == [f"{path}:2: 'query' is empty after normalisation"]
     path.write_text('{"query": "a", "expected": "none"}\nnot json\n', "utf-8")
     assert testsets.read_file(path).errors == [
         f"{path}:2: not a JSON object (Expecting value at column 1); each line is one JSON object"]
