@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     device: Device = "auto"
     precision: Precision = "auto"
     threads: int | None = Field(default=None, ge=1)
+    # Run the forward pass as a traced graph, without the GIL (search/tracing.py); the
+    # model runs eagerly where tracing fails or disagrees, or with this off.
+    traced_model: bool = True
     # Tokens (rows x longest row) per forward pass; default: 4096 on the CPU, where
     # bigger batches run slower (bench/encode_batching.py), 16384 on a GPU.
     max_batch_tokens: int | None = Field(default=None, ge=512)

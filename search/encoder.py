@@ -89,7 +89,8 @@ class Encoder:
 
     def __init__(self, resolved: ResolvedModel, *, device: str = "auto",
                  precision: str = "auto", threads: int | None = None,
-                 max_batch_tokens: int | None = None, cache_dir: str | None = None) -> None:
+                 max_batch_tokens: int | None = None, cache_dir: str | None = None,
+                 traced: bool = True) -> None:
         import torch
 
         self.resolved = resolved
@@ -109,6 +110,13 @@ class Encoder:
         self.precision = self._choose_precision(precision, cache_dir)
         if self.precision != "fp32":
             self.model = _with_precision(model, self.precision, self.device)
+        # (model, its traced graph): the graph runs while ``model`` is the one in use
+        self._graph: tuple[torch.nn.Module, torch.jit.ScriptModule] | None = None
+        if traced:
+            from .tracing import trace
+
+            graph = trace(self.model, self.pad_id, self.device)
+            self._graph = (self.model, graph) if graph is not None else None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Encoder:
@@ -118,11 +126,16 @@ class Encoder:
                              "run `semsearch model prepare`")
         return cls(resolved, device=settings.device, precision=settings.precision,
                    threads=settings.threads, max_batch_tokens=settings.max_batch_tokens,
-                   cache_dir=str(settings.resolved_models_dir))
+                   cache_dir=str(settings.resolved_models_dir), traced=settings.traced_model)
 
     @property
     def model_id(self) -> str:
         return self.profile.name
+
+    @property
+    def traced(self) -> bool:
+        """Whether forward passes run as a traced graph (search.tracing)."""
+        return self._graph is not None and self._graph[0] is self.model
 
     # --- public API -------------------------------------------------------------------
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
@@ -202,10 +215,13 @@ class Encoder:
         for row, seq in enumerate(ids):
             input_ids[row, : len(seq)] = torch.tensor(seq)
             mask[row, : len(seq)] = 1
+        input_ids, mask = input_ids.to(self.device), mask.to(self.device)
         with torch.inference_mode():
-            hidden = self.model(input_ids=input_ids.to(self.device),
-                                attention_mask=mask.to(self.device)).last_hidden_state
-            pooled = _pool(hidden.float(), mask.to(self.device), self.profile.pooling)
+            if self._graph is not None and self._graph[0] is self.model:
+                hidden = self._graph[1](input_ids, mask)
+            else:  # eager: no graph, or another model swapped in (precision.measure)
+                hidden = self.model(input_ids=input_ids, attention_mask=mask).last_hidden_state
+            pooled = _pool(hidden.float(), mask, self.profile.pooling)
             pooled = torch.nn.functional.normalize(pooled, p=2, dim=1)
         return pooled.cpu().numpy().astype(np.float32, copy=False)
 

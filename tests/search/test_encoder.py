@@ -107,3 +107,12 @@ def test_precision_timing_keeps_each_precisions_fastest_round(minilm, monkeypatc
     assert measured["fp32"]["mean_cosine"] == pytest.approx(1.0)
     assert measured["bf16"]["mean_cosine"] > 0.99
     assert encoder.precision == "fp32" and encoder.model is not None  # left as it was
+
+
+def test_the_forward_pass_runs_as_a_graph_that_gives_the_eager_models_vectors(minilm) -> None:  # type: ignore[no-untyped-def]
+    path, traced = minilm
+    eager = Encoder(ResolvedModel(path, traced.profile, True), precision="fp32", traced=False)
+    assert traced.traced and not eager.traced
+    texts = MIXED + ["退款" * 200]  # a batch of many lengths, one of them cut at the maximum
+    assert np.abs(traced.encode_passages(texts) - eager.encode_passages(texts)).max() < 1e-6
+    assert np.abs(traced.encode_queries(texts[:1]) - eager.encode_queries(texts[:1])).max() < 1e-6
