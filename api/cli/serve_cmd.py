@@ -92,6 +92,14 @@ def _refuse_milvus_lite(workers: int) -> None:
                               + LITE_BUSY.format(uri=s.resolved_milvus_uri))
 
 
+def serving_threads(workers: int, cores: int | None = None) -> int:
+    """Torch threads for each of ``workers``: its share of the cores, less one core for
+    its request path (the event loop, the ranking, the search log: Python threads that
+    take turns at the GIL, about one core's worth). On two cores one torch thread served
+    20% more searches and embeddings a second than two (bench/load.py)."""
+    return max(1, (cores or os.cpu_count() or 1) // workers - 1)
+
+
 def _prepare_workers(workers: int) -> str | None:
     """Settle, in this process, what N workers must agree on; returns the metrics folder
     made for this run (removed when the server stops), if one was made."""
@@ -106,9 +114,6 @@ def _prepare_workers(workers: int) -> str | None:
         Path(folder).mkdir(parents=True, exist_ok=True)
         for stale in Path(folder).glob("*.db"):
             stale.unlink(missing_ok=True)
-    if settings().threads is None:  # N workers x all cores each would oversubscribe
-        os.environ["SEMSEARCH_THREADS"] = str(max(1, (os.cpu_count() or 1) // workers))
-        get_settings.cache_clear()
     if settings().precision == "auto":  # measure (or read the cached choice) once, here
         from search.encoder import Encoder
 
@@ -144,6 +149,11 @@ def serve(
     from .common import ensure_bundled_model
 
     ensure_bundled_model(s)  # once here, not racing in every worker
+    if s.threads is None:  # all cores for torch would leave none for the request path
+        from search.config import get_settings
+
+        os.environ["SEMSEARCH_THREADS"] = str(serving_threads(workers))
+        get_settings.cache_clear()
     metrics_dir = _prepare_workers(workers) if workers > 1 else None
     console.print(f"serving on http://{host}:{port} ({workers} worker(s))")
     try:

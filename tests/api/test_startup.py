@@ -151,3 +151,12 @@ def test_a_write_on_a_full_disk_answers_507(small_disk: Path, tmp_path: Path,
                          timeout=60).status_code == 200  # and with room again it works
     finally:
         stop_server(server)
+
+
+@pytest.mark.parametrize(("workers", "cores", "threads"),
+                         [(1, 2, 1), (1, 16, 15), (4, 16, 3), (2, 2, 1), (3, 2, 1)])
+def test_each_worker_leaves_a_core_of_its_share_to_its_request_path(workers: int, cores: int,
+                                                                    threads: int) -> None:
+    from api.cli.serve_cmd import serving_threads
+
+    assert serving_threads(workers, cores) == threads
