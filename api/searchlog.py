@@ -78,10 +78,13 @@ class SearchLogWriter:
     def _run(self) -> None:
         while True:
             batch = [self._queue.get()]
-            until = time.monotonic() + LINGER_S
+            if batch[0] is not None:
+                # Sleep rather than wait on the queue: a waiting reader is woken by every
+                # row put, a context switch per search on the request path's cores.
+                time.sleep(LINGER_S)
             while batch[-1] is not None and len(batch) < BATCH:
                 try:
-                    batch.append(self._queue.get(timeout=max(0.0, until - time.monotonic())))
+                    batch.append(self._queue.get_nowait())
                 except queue.Empty:
                     break
             rows = [r for r in batch if r is not None]
