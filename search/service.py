@@ -2,17 +2,20 @@
 
 Query path: normalise -> encode -> the ranking (``search.ranking``: vector search and
 BM25 for k × oversample passages, collapsed to entries from the in-memory passage table)
--> band -> filters -> top-k -> one SQL query for the fields of the hits shown. Filters
-are exact: they restrict the vector search to the matching passages, so top_k results
-come back whenever that many entries match.
+-> band -> filters -> top-k -> the fields of the hits shown (``search.hitrows``: from
+memory, or one SQL query). Filters are exact: they restrict the vector search to the
+matching passages, so top_k results come back whenever that many entries match.
 """
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
+from sqlalchemy import Connection
 from sqlalchemy.orm import Session, sessionmaker
 
 from .bands import BAND_LABELS, Band, Thresholds, band_at_least, top_bands
@@ -20,6 +23,7 @@ from .collections import CollectionRegistry
 from .config import RetrievalMode, Settings
 from .encoder import TextEncoder
 from .errors import InputTooLargeError, InvalidInputError
+from .hitrows import HitRows
 from .ranking import Query, Ranked, Ranker
 from .store import repository
 from .text import normalize
@@ -83,6 +87,7 @@ class SearchService:
         self.sessions = sessions
         self.registry = registry or CollectionRegistry(settings, encoder, sessions)
         self.ranker = Ranker(settings, self.registry.density)
+        self.hit_rows = HitRows()
 
     @property
     def mode(self) -> RetrievalMode:
@@ -151,12 +156,11 @@ class SearchService:
         return Ranking(self.mode, self.settings.hybrid_weight)
 
     def _hits(self, ranked: Ranked, shown: list[int], bands: list[tuple[Band, bool]]) -> list[SearchHit]:
-        """The hits ``shown`` (rows of ``ranked``), with their entries' fields: one
-        query. An entry deleted since the passage table was brought up to date is left out."""
+        """The hits ``shown`` (rows of ``ranked``), with their entries' fields: from memory,
+        or one query for the passages not held (search.hitrows)."""
         if not shown:
             return []
-        with self.sessions() as session:  # a gate's sessions read its open transaction
-            rows = repository.hit_rows(session.connection(), ranked.passages[shown].tolist())
+        rows = self.hit_rows.get(self._connection, ranked.passages[shown].tolist())
         hits = []
         for i in shown:
             row = rows.get(int(ranked.passages[i]))
@@ -171,6 +175,11 @@ class SearchService:
                 metadata=json.loads(row.meta_json or "{}") or {}, ambiguous=ambiguous,
                 rank_score=round(float(ranked.rank[i]), 6)))
         return hits
+
+    @contextmanager
+    def _connection(self) -> Iterator[Connection]:
+        with self.sessions() as session:  # a gate's sessions read its open transaction
+            yield session.connection()
 
     @staticmethod
     def _passes(score: float, band: Band, filters: SearchFilters) -> bool:
