@@ -107,11 +107,12 @@ class Encoder:
             raise ModelError(f"{resolved.source}: hidden size {self.dim} but profile "
                              f"{self.profile.name} expects {self.profile.dim}")
         self.model = model.to(self.device)  # fp32 until a precision is chosen
+        # (model, its traced graph): the graph runs while ``model`` is the one in use;
+        # none while the precisions are timed, which swaps models in and out
+        self._graph: tuple[torch.nn.Module, torch.jit.ScriptModule] | None = None
         self.precision = self._choose_precision(precision, cache_dir)
         if self.precision != "fp32":
             self.model = _with_precision(model, self.precision, self.device)
-        # (model, its traced graph): the graph runs while ``model`` is the one in use
-        self._graph: tuple[torch.nn.Module, torch.jit.ScriptModule] | None = None
         if traced:
             from .tracing import trace
 

@@ -116,3 +116,11 @@ def test_the_forward_pass_runs_as_a_graph_that_gives_the_eager_models_vectors(mi
     texts = MIXED + ["退款" * 200]  # a batch of many lengths, one of them cut at the maximum
     assert np.abs(traced.encode_passages(texts) - eager.encode_passages(texts)).max() < 1e-6
     assert np.abs(traced.encode_queries(texts[:1]) - eager.encode_queries(texts[:1])).max() < 1e-6
+
+
+def test_a_first_start_times_the_precisions_then_traces_the_chosen_model(minilm, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    path, reference = minilm
+    fresh = Encoder(ResolvedModel(path, reference.profile, True), precision="auto",
+                    cache_dir=str(tmp_path))  # nothing cached: the precisions are timed here
+    assert (tmp_path / "precision-choice.json").is_file()
+    assert fresh.precision in ("fp32", "bf16", "int8") and fresh.traced
