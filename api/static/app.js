@@ -966,6 +966,8 @@
       act.disabled = true;
       try {
         const body = { group_id: g.group_id, action: g.suggestion, ...(since ? { since } : {}) };
+        // the entry the button names, even if the FAQ has changed since the list was read
+        if (g.suggestion === "add_similar") body.entry_id = g.entry_id;
         if (answer && answer.value.trim()) body.answer = answer.value.trim();
         const done = await api("POST", `/v1/collections/${encodeURIComponent(collection)}/insights/apply`, body);
         const status = $("insights-status");

@@ -630,6 +630,39 @@ def test_insights_tab_lists_missed_questions_and_applies_a_suggestion(page, live
         page.request.delete(base, params={"force": "true"})
 
 
+def test_an_add_similar_button_adds_to_the_entry_it_names(page, live_server) -> None:
+    """The FAQ may change between reading the list and clicking: the button carries out
+    what it says (加为 A 的相似问题), not whatever the group suggests by then."""
+    from playwright.sync_api import expect
+
+    base = "/v1/collections/page-named"
+    page.request.put(base)
+    for entry, question in (("gift", "礼品卡在哪里买"), ("coupon", "优惠券怎么领")):
+        page.request.put(f"{base}/documents/{entry}", data={"question": question, "answer": "见帮助中心"})
+    try:
+        ids = [page.request.post("/v1/search", data={"query": "礼品卡能抵运费吗",
+                                                     "collection": "page-named"}).json()["search_id"]
+               for _ in range(2)]
+        page.request.post("/v1/feedback", data={"search_id": ids[0], "helpful": False, "entry_id": "gift"})
+        page.reload()
+        page.get_by_label("集合").select_option("page-named")
+        page.get_by_test_id("tab-insights").click()
+        group = page.get_by_test_id("insights-group").filter(has_text="礼品卡能抵运费吗")
+        expect(group.get_by_test_id("insights-apply")).to_have_text("加为 gift 的相似问题")
+        # meanwhile someone else names another entry, twice: the group now suggests that one
+        for _ in range(2):
+            page.request.post("/v1/feedback", data={"search_id": ids[1], "helpful": False,
+                                                    "entry_id": "coupon"})
+        group.get_by_test_id("insights-apply").click()
+        expect(page.get_by_test_id("insights-status")).to_contain_text("加为 gift 的相似问题")
+        gift = page.request.get(f"{base}/documents/gift").json()
+        coupon = page.request.get(f"{base}/documents/coupon").json()
+        assert "礼品卡能抵运费吗" in gift["similar_questions"]
+        assert "礼品卡能抵运费吗" not in coupon["similar_questions"]
+    finally:
+        page.request.delete(base, params={"force": "true"})
+
+
 def test_entries_texts_and_audit_tabs(page, tmp_path) -> None:
     """条目管理 (find, add, edit, delete, upload, export), 去重/聚类 and FAQ 体检 on a
     collection of their own (the server is shared)."""
