@@ -136,7 +136,11 @@ class Encoder:
     @property
     def traced(self) -> bool:
         """Whether forward passes run as a traced graph (search.tracing)."""
-        return self._graph is not None and self._graph[0] is self.model
+        return self._graph_in_use() is not None
+
+    def _graph_in_use(self) -> torch.jit.ScriptModule | None:
+        """The traced graph, while the model it traces is the one in use."""
+        return self._graph[1] if self._graph is not None and self._graph[0] is self.model else None
 
     # --- public API -------------------------------------------------------------------
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
@@ -218,8 +222,9 @@ class Encoder:
             mask[row, : len(seq)] = 1
         input_ids, mask = input_ids.to(self.device), mask.to(self.device)
         with torch.inference_mode():
-            if self._graph is not None and self._graph[0] is self.model:
-                hidden = self._graph[1](input_ids, mask)
+            graph = self._graph_in_use()
+            if graph is not None:
+                hidden = graph(input_ids, mask)
             else:  # eager: no graph, or another model swapped in (precision.measure)
                 hidden = self.model(input_ids=input_ids, attention_mask=mask).last_hidden_state
             pooled = _pool(hidden.float(), mask, self.profile.pooling)

@@ -50,8 +50,10 @@ class HitRows:
                 read = hit_rows(connection, missing)
             with self._lock:
                 for pid, row in read.items():
-                    if _chars(row) <= self._rows.maxsize:  # a row bigger than the cache is not held
+                    try:
                         self._rows[pid] = row
+                    except ValueError:  # cachetools: a row bigger than the cache is not held
+                        pass
             found.update(read)
         return found
 

@@ -118,7 +118,8 @@ def _prepare_workers(workers: int) -> str | None:
         from search.encoder import Encoder
 
         with console.status("choosing the encoder precision…"):
-            encoder = Encoder.from_settings(settings())
+            # only its precision is wanted: no graph to trace
+            encoder = Encoder.from_settings(settings().model_copy(update={"traced_model": False}))
         os.environ["SEMSEARCH_PRECISION"] = encoder.precision
         get_settings.cache_clear()
         del encoder
