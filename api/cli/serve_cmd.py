@@ -165,9 +165,11 @@ def serve(
     finally:
         if metrics_dir:
             shutil.rmtree(metrics_dir, ignore_errors=True)
+    if workers > 1:  # the engines ran in the workers; this process has none to ask
+        return
     from api import engine
 
-    if engine.start_failure:  # this process's engine could not start (one worker)
+    if engine.start_failure:  # this process's engine could not start
         from search.errors import ConfigError
 
         raise ConfigError(f"the server stopped: {engine.start_failure}")

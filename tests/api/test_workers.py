@@ -155,3 +155,15 @@ def test_several_workers_refuse_milvus_lite(tmp_path: Path) -> None:
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 1
     assert "Milvus Lite serves one process at a time" in result.stderr
+
+
+def test_stopping_several_workers_exits_cleanly(tmp_path: Path, pristine_sample: Path) -> None:
+    """SIGTERM (as Ctrl+C or a service manager sends) stops every worker and the parent
+    with status 0 and no error, once its metrics folder is gone."""
+    data_dir = copy_indexed(pristine_sample, tmp_path)
+    server = start_server(data_dir, server_env(data_dir), workers=WORKERS, timeout=600)
+    wait_for_workers(server.url)
+    stop_server(server)
+    log = (data_dir / "server.log").read_text("utf-8")
+    assert server.process.returncode == 0, log[-2000:]
+    assert "internal error" not in log and "Traceback" not in log
