@@ -6,9 +6,9 @@ import logging
 import time
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import AsyncIterator, Awaitable, Callable
+from typing import AsyncIterator
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Response
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi_offline import FastAPIOffline
 from fastapi.staticfiles import StaticFiles
@@ -83,7 +83,9 @@ class JsonByDefault:
             headers = [(k, v) for k, v in scope["headers"] if k != b"content-type"]
             kind = dict(scope["headers"]).get(b"content-type", b"")
             if not kind or kind.startswith(b"application/x-www-form-urlencoded"):
-                scope = dict(scope, headers=headers + [(b"content-type", b"application/json")])
+                # in place, not on a copy: the router writes the matched route into this
+                # scope, and Observe (outside) names the request's route by it
+                scope["headers"] = headers + [(b"content-type", b"application/json")]
         await self.app(scope, receive, send)
 
 
@@ -103,6 +105,37 @@ class AnswerOptions:
         else:
             response = errors.error_response(404, "not_found", "Not Found")
         await response(scope, receive, send)
+
+
+class Observe:
+    """Count each request and its latency by route and status (Prometheus), and name the
+    process that answered in ``X-Semsearch-Worker``. Plain ASGI: Starlette's
+    ``BaseHTTPMiddleware`` runs each request in a task group of its own."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.worker = worker_id().encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        started = time.perf_counter()
+        status = 500  # what the client gets when the app fails before answering
+
+        async def observed(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", []),
+                                      (b"x-semsearch-worker", self.worker)]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, observed)
+        finally:
+            path = getattr(scope.get("route"), "path", "unmatched")
+            metrics.REQUESTS.labels(path, scope["method"], str(status)).inc()
+            metrics.LATENCY.labels(path).observe(time.perf_counter() - started)
 
 
 @asynccontextmanager
@@ -136,17 +169,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes,
                        upload_limit=settings.max_upload_bytes)
 
-    @app.middleware("http")
-    async def _observe(request: Request,
-                       call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        started = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        path = getattr(route, "path", "unmatched")
-        metrics.REQUESTS.labels(path, request.method, str(response.status_code)).inc()
-        metrics.LATENCY.labels(path).observe(time.perf_counter() - started)
-        response.headers["X-Semsearch-Worker"] = worker_id()  # which process answered
-        return response
+    app.add_middleware(Observe)  # outermost: it counts the 413s and OPTIONS answers too
 
     for module in (search, feedback, insights, audit, texts, embeddings, models, rerank, compat,
                    dify, tei, documents, files, testsets, ops, web):

@@ -12,18 +12,22 @@ from search.errors import NotReadyError
 from .engine import Engine
 
 
-def get_engine(request: Request) -> Engine:
+# The dependencies are ``async def`` though they never wait: FastAPI runs a plain ``def``
+# dependency in its thread pool, a thread hop on every request.
+
+
+async def get_engine(request: Request) -> Engine:
     engine: Engine = request.app.state.engine
     if not engine.ready:
         raise NotReadyError("the model and index are still loading")
     return engine
 
 
-def get_settings_dep(request: Request) -> Settings:
+async def get_settings_dep(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def require_write_key(request: Request, authorization: Annotated[str | None, Header()] = None,
+async def require_write_key(request: Request, authorization: Annotated[str | None, Header()] = None,
                       x_api_key: Annotated[str | None, Header()] = None) -> None:
     """Write routes need one of ``SEMSEARCH_API_KEYS`` when any is configured."""
     keys = request.app.state.settings.api_key_list
