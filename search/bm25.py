@@ -1,10 +1,9 @@
 """One query's BM25 scores over a lexical index: its top k, and the scores of given passages.
 
-The top k reads the postings of the query's terms and adds them into one score array
-over the passages' slots (at a million passages a query reads some half a million
-postings: a few milliseconds). The score of given passages, which the ranking asks for
-every passage of its candidate entries, comes from each passage's own terms (the
-forward index) instead, so it costs what those few passages hold.
+The postings of the query's terms are added into one score array over the passages'
+slots, once per query (at a million passages a query reads some half a million
+postings: a few milliseconds); the top k and the score of given passages (every
+passage of the ranking's candidate entries) are both read from it.
 """
 from __future__ import annotations
 
@@ -32,6 +31,7 @@ class LexicalScores:
         self._index, self._size, self._allowed = index, size, allowed
         self._terms = list(terms)
         self._scale, self._offset = np.float32(scale), np.float32(offset)
+        self._scores: np.ndarray | None = None  # every slot's score, once asked for
 
     def _part(self, term: QueryTerm) -> tuple[np.ndarray, np.ndarray]:
         """(slots, score) of the term's postings, leaving out slots written after the
@@ -48,46 +48,40 @@ class LexicalScores:
             slots, part = slots[inside], part[inside]
         return slots, part
 
-    # --- the top k --------------------------------------------------------------------
+    # --- every passage's score: computed once, on first use --------------------------
+    def _all(self) -> np.ndarray:
+        """The score of every slot below the query's size (0 outside ``allowed``)."""
+        if self._scores is None:
+            out = np.zeros(self._size, np.float32)
+            for term in self._terms:
+                slots, part = self._part(term)
+                np.add.at(out, slots, part)  # a term names a slot once; add.at is the fast one
+            if self._allowed is not None:
+                out = np.where(self._index._allowed_mask(self._allowed, len(out)), out, 0)
+            self._scores = out
+        return self._scores
+
     def top(self, k: int) -> list[tuple[int, float]]:
         """The ``k`` best (passage id, score) pairs, best first."""
         if k <= 0 or not self._terms:
             return []
-        out = np.zeros(self._size, np.float32)
-        for term in self._terms:
-            slots, part = self._part(term)
-            np.add.at(out, slots, part)  # a term names a slot once; add.at is the fast one
-        if self._allowed is not None:
-            out = np.where(self._index._allowed_mask(self._allowed, len(out)), out, 0)
+        out = self._all()
         slots = _top_slots(out, k)
         order = np.argsort(-out[slots], kind="stable")
         pids = self._index._pids[slots[order]]  # a removed passage never scores: no posting names it
         return [(int(p), float(v)) for p, v in zip(pids, out[slots[order]]) if p >= 0]
 
-    # --- given passages ---------------------------------------------------------------
     def at(self, pids: np.ndarray) -> np.ndarray:
         """The score of each passage id (0 for one that shares no term with the query,
-        is not indexed, or is outside ``allowed``), from the passage's own terms."""
-        index = self._index
+        is not indexed, was written after the query began, or is outside ``allowed``)."""
         pids = np.asarray(pids, np.int64)
         out = np.zeros(len(pids), np.float64)
         if not self._terms or not len(pids):
             return out
-        slots = np.fromiter((index._slot_of.get(p, -1) for p in pids.tolist()), np.int64, len(pids))
-        live = np.flatnonzero((slots >= 0) & (slots < self._size))
-        if self._allowed is not None:
-            live = live[np.isin(pids[live], self._allowed)]
-        rows, terms, tfs = index._forward(slots[live])
-        weights = {t.term: t.weight for t in self._terms}
-        wanted = np.fromiter(weights, np.int64, len(weights))
-        order = np.argsort(wanted)
-        wanted, weight = wanted[order], np.fromiter(weights.values(), np.float64, len(weights))[order]
-        at = np.searchsorted(wanted, terms).clip(0, len(wanted) - 1)
-        match = wanted[at] == terms
-        lengths = index._lengths[slots[live][rows[match]]]
-        tf = tfs[match].astype(np.float32)
-        part = tf / (tf + self._offset + lengths * self._scale) * weight[at[match]].astype(np.float32)
-        np.add.at(out, live[rows[match]], part.astype(np.float64))
+        slot_of = self._index._slot_of
+        slots = np.fromiter((slot_of.get(p, -1) for p in pids.tolist()), np.int64, len(pids))
+        live = (slots >= 0) & (slots < self._size)
+        out[live] = self._all()[slots[live]]
         return out
 
 

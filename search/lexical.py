@@ -286,22 +286,6 @@ class LexicalIndex:
         return LexicalScores(self, terms, scale=K1 * B * n / max(self._total_length, 1),
                              offset=K1 * (1 - B), size=len(self._pids), allowed=allowed)
 
-    def _forward(self, slots: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(row, term, tf) of every term of each of ``slots``, ``row`` its position there."""
-        base = self._base
-        inside = np.flatnonzero(slots < len(base.pids))
-        starts = base.forward_ptr[slots[inside]]
-        counts = base.forward_ptr[slots[inside] + 1] - starts
-        at = np.repeat(starts - np.cumsum(counts) + counts, counts) + np.arange(int(counts.sum()))
-        rows, terms, tfs = [np.repeat(inside, counts)], [base.forward_terms[at]], [base.forward_tfs[at]]
-        for row in np.flatnonzero(slots >= len(base.pids)).tolist():
-            own = self._added_terms.get(int(slots[row]))
-            if own is not None:  # None: removed since the query began
-                rows.append(np.full(len(own[0]), row))
-                terms.append(own[0])
-                tfs.append(own[1])
-        return np.concatenate(rows), np.concatenate(terms), np.concatenate(tfs)
-
     def _allowed_mask(self, allowed: np.ndarray, size: int) -> np.ndarray:
         mask = np.zeros(size, bool)
         slots = [self._slot_of[p] for p in allowed.tolist() if p in self._slot_of]

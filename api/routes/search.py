@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import time
 import uuid
-from dataclasses import asdict
 from datetime import datetime, timezone
 
 import numpy as np
@@ -32,7 +31,7 @@ def _response(engine: Engine, result: SearchResult, search_id: str | None = None
     metrics.record_top_band(result.hits[0].band if result.hits else None)
     return SearchResponse(search_id=search_id,
         query=result.query, normalized_query=result.normalized_query,
-        hits=[asdict(h) for h in result.hits],
+        hits=[vars(h) for h in result.hits],  # the model copies them; asdict would deep-copy first
         thresholds=(result.thresholds or engine.service.thresholds).as_dict(),
         model=engine.encoder.model_id,
         build_id=result.build_id, took_ms=round(result.took_ms, 3))
