@@ -8,6 +8,7 @@ caller's order.
 """
 from __future__ import annotations
 
+import itertools
 import json
 import os
 from dataclasses import dataclass
@@ -214,13 +215,15 @@ class Encoder:
     def _forward(self, ids: list[list[int]]) -> np.ndarray:
         import torch
 
-        longest = max(len(x) for x in ids)
-        input_ids = torch.full((len(ids), longest), self.pad_id, dtype=torch.long)
-        mask = torch.zeros((len(ids), longest), dtype=torch.long)
-        for row, seq in enumerate(ids):
-            input_ids[row, : len(seq)] = torch.tensor(seq)
-            mask[row, : len(seq)] = 1
-        input_ids, mask = input_ids.to(self.device), mask.to(self.device)
+        # The padded batch is built in numpy and handed to torch once: a torch call per
+        # row would give up the interpreter lock twice a row, and wait to get it back
+        # while a search ranks on another thread.
+        lengths = np.fromiter((len(x) for x in ids), np.int64, len(ids))
+        mask_np = np.arange(int(lengths.max()))[None, :] < lengths[:, None]
+        ids_np = np.full(mask_np.shape, self.pad_id, dtype=np.int64)
+        ids_np[mask_np] = np.fromiter(itertools.chain.from_iterable(ids), np.int64, int(lengths.sum()))
+        input_ids = torch.from_numpy(ids_np).to(self.device)
+        mask = torch.from_numpy(mask_np.astype(np.int64)).to(self.device)
         with torch.inference_mode():
             graph = self._graph_in_use()
             if graph is not None:
