@@ -121,6 +121,7 @@ class Observe:
             return await self.app(scope, receive, send)
         started = time.perf_counter()
         status = 500  # what the client gets when the app fails before answering
+        root = scope.get("root_path", "")
 
         async def observed(message: Message) -> None:
             nonlocal status
@@ -133,7 +134,10 @@ class Observe:
         try:
             await self.app(scope, receive, observed)
         finally:
-            path = getattr(scope.get("route"), "path", "unmatched")
+            path = getattr(scope.get("route"), "path", None)
+            if path is None:  # a mount (/static) names no route; it extends the root path
+                mounted = scope.get("root_path", "")[len(root):]
+                path = mounted or "unmatched"
             metrics.REQUESTS.labels(path, scope["method"], str(status)).inc()
             metrics.LATENCY.labels(path).observe(time.perf_counter() - started)
 

@@ -233,27 +233,28 @@ def test_collections_info_and_operations(live_server: LiveServer) -> None:
     assert httpx.get(live_server.url + "/openapi.json").json()["info"]["title"] == "semsearch"
 
 
-def _requests_counted(server: LiveServer, route: str, status: int) -> float:
-    prefix = f'semsearch_requests_total{{method="POST",route="{route}",status="{status}"}} '
+def _requests_counted(server: LiveServer, route: str, status: int, method: str = "POST") -> float:
+    prefix = f'semsearch_requests_total{{method="{method}",route="{route}",status="{status}"}} '
     text = httpx.get(server.url + "/metrics").text
     return sum(float(line[len(prefix):]) for line in text.splitlines() if line.startswith(prefix))
 
 
 def test_metrics_count_each_request_under_its_route_and_status(live_server: LiveServer) -> None:
     """A body sent without a content type (``curl -d``) is counted under its route, not
-    as unmatched; a refused body and an unknown path are counted too."""
-    before = [_requests_counted(live_server, "/v1/search", 200),
-              _requests_counted(live_server, "unmatched", 404),
-              _requests_counted(live_server, "unmatched", 413)]
+    as unmatched, a static file under its mount; a refused body and an unknown path are
+    counted too."""
+    counted = lambda: [_requests_counted(live_server, "/v1/search", 200),  # noqa: E731
+                       _requests_counted(live_server, "unmatched", 404),
+                       _requests_counted(live_server, "unmatched", 413),
+                       _requests_counted(live_server, "/static", 200, "GET")]
+    before = counted()
     r = httpx.post(live_server.url + "/v1/search", content='{"query": "退款"}'.encode())
     assert r.status_code == 200 and r.headers["X-Semsearch-Worker"]
     assert httpx.post(live_server.url + "/v1/nowhere", json={}).status_code == 404
     huge = '{"query": "' + "退" * 2_000_000 + '"}'
     assert httpx.post(live_server.url + "/v1/search", content=huge.encode()).status_code == 413
-    after = [_requests_counted(live_server, "/v1/search", 200),
-             _requests_counted(live_server, "unmatched", 404),
-             _requests_counted(live_server, "unmatched", 413)]
-    assert [b - a for a, b in zip(before, after)] == [1, 1, 1]
+    assert httpx.get(live_server.url + "/static/app.js").status_code == 200
+    assert [b - a for a, b in zip(before, counted())] == [1, 1, 1, 1]
 
 
 def test_hit_test_set_and_hand_set_bands_round_trip(live_server: LiveServer) -> None:
