@@ -991,6 +991,10 @@
       near ? h("p", { class: "ig-nearest" }, h("span", { class: "muted", text: "最接近的条目：" }),
         h("span", { class: "mono", text: near.entry_id }), ` ${near.question} `,
         h("span", { class: "score mono", text: fmt(near.score) }), badge(near.band)) : null,
+      // an off-topic question (the weather) lands here too: say so rather than only
+      // offering to make it an entry
+      !near || near.band === "none" ? h("p", { class: "ig-unrelated muted", "data-testid": "insights-unrelated",
+        text: "FAQ 里没有与它相关的条目：属于本业务就新建条目，与业务无关可不处理。" }) : null,
       h("div", { class: "ig-actions" },
         answer ? h("label", { htmlFor: answer.id, class: "muted", text: "答案" }) : null, answer, act));
   }

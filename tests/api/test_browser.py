@@ -611,6 +611,9 @@ def test_insights_tab_lists_missed_questions_and_applies_a_suggestion(page, live
         expect(page.get_by_test_id("insights-searches")).to_have_text("4")
         assert group.get_attribute("data-suggestion") == "new_entry"
         assert group.get_by_test_id("insights-representative").inner_text() == "礼品卡怎么用"
+        # nothing in this FAQ is near the weather: the group says so beside its 新建条目
+        weather = page.get_by_test_id("insights-group").filter(has_text="今天天气怎么样")
+        expect(weather.get_by_test_id("insights-unrelated")).to_contain_text("与业务无关可不处理")
         no_horizontal_overflow(page)
         shot(page, "insights-1280x800.png")
         page.set_viewport_size(PHONE)
@@ -649,6 +652,7 @@ def test_an_add_similar_button_adds_to_the_entry_it_names(page, live_server) -> 
         page.get_by_test_id("tab-insights").click()
         group = page.get_by_test_id("insights-group").filter(has_text="礼品卡能抵运费吗")
         expect(group.get_by_test_id("insights-apply")).to_have_text("加为 gift 的相似问题")
+        expect(group.get_by_test_id("insights-unrelated")).to_have_count(0)
         # meanwhile someone else names another entry, twice: the group now suggests that one
         for _ in range(2):
             page.request.post("/v1/feedback", data={"search_id": ids[1], "helpful": False,
