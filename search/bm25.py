@@ -78,8 +78,7 @@ class LexicalScores:
         out = np.zeros(len(pids), np.float64)
         if not self._terms or not len(pids):
             return out
-        slot_of = self._index._slot_of
-        slots = np.fromiter((slot_of.get(p, -1) for p in pids.tolist()), np.int64, len(pids))
+        slots = self._index._slots(pids)
         live = (slots >= 0) & (slots < self._size)
         out[live] = self._all()[slots[live]]
         return out

@@ -286,10 +286,15 @@ class LexicalIndex:
         return LexicalScores(self, terms, scale=K1 * B * n / max(self._total_length, 1),
                              offset=K1 * (1 - B), size=len(self._pids), allowed=allowed)
 
+    def _slots(self, pids: np.ndarray) -> np.ndarray:
+        """The slot of each passage id, -1 for one not indexed."""
+        slot_of = self._slot_of
+        return np.fromiter((slot_of.get(p, -1) for p in pids.tolist()), np.int64, len(pids))
+
     def _allowed_mask(self, allowed: np.ndarray, size: int) -> np.ndarray:
         mask = np.zeros(size, bool)
-        slots = [self._slot_of[p] for p in allowed.tolist() if p in self._slot_of]
-        mask[[s for s in slots if s < size]] = True
+        slots = self._slots(allowed)
+        mask[slots[(slots >= 0) & (slots < size)]] = True
         return mask
 
     # --- files ------------------------------------------------------------------------

@@ -100,11 +100,18 @@ def serving_threads(workers: int, cores: int | None = None) -> int:
     return max(1, (cores or os.cpu_count() or 1) // workers - 1)
 
 
+def _settle(name: str, value: object) -> None:
+    """Set ``SEMSEARCH_<NAME>`` for this process and the workers it starts, and read the
+    settings again."""
+    from search.config import get_settings
+
+    os.environ[f"SEMSEARCH_{name.upper()}"] = str(value)
+    get_settings.cache_clear()
+
+
 def _prepare_workers(workers: int) -> str | None:
     """Settle, in this process, what N workers must agree on; returns the metrics folder
     made for this run (removed when the server stops), if one was made."""
-    from search.config import get_settings
-
     made = None
     if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         made = folder = tempfile.mkdtemp(prefix="semsearch-metrics-")
@@ -120,8 +127,7 @@ def _prepare_workers(workers: int) -> str | None:
         with console.status("choosing the encoder precision…"):
             # only its precision is wanted: no graph to trace
             encoder = Encoder.from_settings(settings().model_copy(update={"traced_model": False}))
-        os.environ["SEMSEARCH_PRECISION"] = encoder.precision
-        get_settings.cache_clear()
+        _settle("precision", encoder.precision)
         del encoder
         gc.collect()
     return made
@@ -151,10 +157,7 @@ def serve(
 
     ensure_bundled_model(s)  # once here, not racing in every worker
     if s.threads is None:  # all cores for torch would leave none for the request path
-        from search.config import get_settings
-
-        os.environ["SEMSEARCH_THREADS"] = str(serving_threads(workers))
-        get_settings.cache_clear()
+        _settle("threads", serving_threads(workers))
     metrics_dir = _prepare_workers(workers) if workers > 1 else None
     console.print(f"serving on http://{host}:{port} ({workers} worker(s))")
     try:
