@@ -10,7 +10,7 @@ serving. Either way the new build records its result, for ``eval testset --again
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -43,6 +43,11 @@ class Borrowed:
     @contextmanager
     def __call__(self) -> Iterator[Session]:
         yield self.session
+
+    def begin(self) -> AbstractContextManager[Session]:
+        """The open session: its transaction is the reindex's, committed (or rolled
+        back) with the build."""
+        return self()
 
 
 @dataclass
@@ -120,9 +125,8 @@ def check(session: Session, settings: Settings, encoder: TextEncoder, collection
     :class:`QualityGateError` (rolling everything back) when the gate is enforced and
     the build is worse."""
     borrowed = Borrowed(session)
-    # Borrowed is called as a sessionmaker is, but is not one: the ignores say so.
-    registry = CollectionRegistry(settings, encoder, borrowed, only=collection)  # type: ignore[arg-type]
-    service = SearchService(settings, encoder, borrowed, registry)  # type: ignore[arg-type]
+    registry = CollectionRegistry(settings, encoder, borrowed, only=collection)
+    service = SearchService(settings, encoder, borrowed, registry)
     after = hittest.run(service, collection, base.questions, encoded=base.encoded)
     before = base.before
     verdict = judge(before, after, service.thresholds_for(collection), max_drop,

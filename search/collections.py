@@ -16,7 +16,7 @@ import threading
 from typing import NamedTuple
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from . import builds
 from . import index as faiss_index
@@ -28,6 +28,7 @@ from .hubness import DensityCache
 from .lexical import LexicalIndex
 from .passages import PassageTable
 from .store import repository
+from .store.db import Sessions
 from .store.models import Collection, IndexBuild
 from .tuning import Tuning, tuning_from_json
 from .vectorstore import BuildInfo, FaissCollectionIndex, VectorStore
@@ -45,7 +46,7 @@ class Served(NamedTuple):
 
 
 class CollectionRegistry:
-    def __init__(self, settings: Settings, encoder: TextEncoder, sessions: sessionmaker[Session],
+    def __init__(self, settings: Settings, encoder: TextEncoder, sessions: Sessions,
                  only: str | None = None) -> None:
         """``only`` names the one collection this registry loads (an evaluation's)."""
         self.only = only

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from . import builds
 from .config import Settings
@@ -22,6 +22,7 @@ from .errors import IndexCorruptError, IndexMismatchError
 from .errors import SemsearchError
 from .milvus_store import (Metadata, MilvusCollectionIndex, alias_name, client, live_name, schema,
                            unavailable)
+from .store.db import Sessions
 from .store.models import Change, Collection, Document, IndexBuild, Passage
 from .vectorstore import BuildInfo
 
@@ -47,7 +48,7 @@ def passage_metadata(session: Session, ids: Sequence[int]
     return out
 
 
-def session_metadata(sessions: sessionmaker[Session]) -> Metadata:
+def session_metadata(sessions: Sessions) -> Metadata:
     def lookup(ids: Sequence[int]) -> dict[int, tuple[str | None, list[str]]]:
         with sessions() as session:
             return passage_metadata(session, ids)

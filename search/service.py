@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from sqlalchemy import Connection
-from sqlalchemy.orm import Session, sessionmaker
 
 from .bands import BAND_LABELS, Band, Thresholds, band_at_least, top_bands
 from .collections import CollectionRegistry
@@ -26,6 +25,7 @@ from .errors import InputTooLargeError, InvalidInputError
 from .hitrows import HitRows
 from .ranking import Query, Ranked, Ranker
 from .store import repository
+from .store.db import Sessions
 from .text import normalize
 from .tuning import Ranking, Tuning
 
@@ -80,7 +80,7 @@ def check_query(query: object, max_chars: int, *, traditional_to_simplified: boo
 
 
 class SearchService:
-    def __init__(self, settings: Settings, encoder: TextEncoder, sessions: sessionmaker[Session],
+    def __init__(self, settings: Settings, encoder: TextEncoder, sessions: Sessions,
                  registry: CollectionRegistry | None = None) -> None:
         self.settings = settings
         self.encoder = encoder

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import errno
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
+from typing import Protocol
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
@@ -22,6 +23,17 @@ from ..errors import BusyError, ConfigError, StorageFullError
 
 ALEMBIC_DIR = Path(__file__).resolve().parents[2] / "alembic"
 BUSY_TIMEOUT_MS = 30_000
+
+
+class Sessions(Protocol):
+    """What the search side opens sessions with: a ``sessionmaker``, or the reindex's
+    quality gate handing out its one open session (indexer.gate.Borrowed)."""
+
+    def __call__(self) -> AbstractContextManager[Session]: ...
+
+    def begin(self) -> AbstractContextManager[Session]:
+        """A session in a transaction that commits when the block ends."""
+        ...
 
 
 def _sqlite_pragmas(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
