@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from search.encoder import TextEncoder
+from search.encoder import Kind, TextEncoder
 from search.errors import OverloadedError
 
 from . import metrics
@@ -33,7 +33,7 @@ from . import metrics
 @dataclass
 class _Job:
     texts: list[str]
-    kind: str
+    kind: Kind
     future: asyncio.Future
     then: Callable[[np.ndarray], Any] | None = None  # run on the vectors by the second stage
 
@@ -68,11 +68,11 @@ class MicroBatcher:
         self._executor.shutdown(wait=False, cancel_futures=True)
         self._after.shutdown(wait=False, cancel_futures=True)
 
-    async def encode(self, texts: list[str], kind: str = "query") -> np.ndarray:
+    async def encode(self, texts: list[str], kind: Kind = "query") -> np.ndarray:
         """Vectors for ``texts`` (already validated and normalised)."""
         return await self.encode_then(texts, kind, None)
 
-    async def encode_then(self, texts: list[str], kind: str,
+    async def encode_then(self, texts: list[str], kind: Kind,
                           then: Callable[[np.ndarray], Any] | None) -> Any:
         """``then(vectors)`` of the vectors for ``texts``, run off the event loop on the
         batcher's second thread (the vectors themselves when ``then`` is None)."""
@@ -91,10 +91,9 @@ class MicroBatcher:
         metrics.QUEUE_DEPTH.set(self.queue.qsize())
         return await job.future
 
-    def _encode(self, texts: list[str], kind: str) -> np.ndarray:
+    def _encode(self, texts: list[str], kind: Kind) -> np.ndarray:
         metrics.BATCH_SIZE.observe(len(texts))
-        # The routes pass only roles that ``Kind`` names (checked where they come in), as str.
-        return self.encoder.encode(texts, kind).vectors  # type: ignore[arg-type]
+        return self.encoder.encode(texts, kind).vectors
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -140,23 +139,24 @@ class MicroBatcher:
                 part = vectors[start:start + len(j.texts)]
                 start += len(j.texts)
                 if j.then is not None:
-                    after.append((j, part))
+                    after.append((j.future, j.then, part))
                 elif not j.future.done():
                     j.future.set_result(part)
             if after:
                 self._after.submit(_finish, loop, after)
 
 
-def _finish(loop: asyncio.AbstractEventLoop, jobs: list[tuple[_Job, np.ndarray]]) -> None:
+def _finish(loop: asyncio.AbstractEventLoop,
+            jobs: list[tuple[asyncio.Future, Callable[[np.ndarray], Any], np.ndarray]]) -> None:
     """Run each job's ``then`` on its vectors and hand the result (or error) back."""
-    for job, vectors in jobs:
-        if job.future.cancelled():
+    for future, then, vectors in jobs:
+        if future.cancelled():
             continue
         try:
-            result, error = job.then(vectors), None  # type: ignore[misc]  # only jobs with a then
+            result, error = then(vectors), None
         except Exception as exc:
             result, error = None, exc
-        loop.call_soon_threadsafe(_settle, job.future, result, error)
+        loop.call_soon_threadsafe(_settle, future, result, error)
 
 
 def _settle(future: asyncio.Future, result: Any, error: Exception | None) -> None:

@@ -2,18 +2,18 @@
 in the query role, the texts as passages, scored by cosine, best first."""
 from __future__ import annotations
 
-from search.encoder import validate_texts
+from search.encoder import Kind, validate_texts
 from search.errors import InputTooLargeError, InvalidInputError
 from search.text import normalize
 
 from .engine import Engine
 from .routes.embeddings import check_texts
 
-ROLES = {None: "query", "query": "query", "question": "question", "passage": "passage",
-         "document": "passage"}
+ROLES: dict[str | None, Kind] = {None: "query", "query": "query", "question": "question",
+                                 "passage": "passage", "document": "passage"}
 
 
-def role_of(prompt_name: str | None) -> str:
+def role_of(prompt_name: str | None) -> Kind:
     """The encoder role a TEI ``prompt_name`` picks (none: query)."""
     if prompt_name not in ROLES:
         raise InvalidInputError(f"prompt_name {prompt_name!r} is not one of "
