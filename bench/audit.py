@@ -46,7 +46,7 @@ def faq_and_traffic() -> tuple[list[FaqEntry], list[str]]:
     return entries, [q["query"] for q in queries if q["split"] == "dev"]
 
 
-def log_searches(service: SearchService, sessions, questions: list[str]) -> None:  # type: ignore[no-untyped-def]
+def log_searches(service: SearchService, sessions, questions: list[str]) -> None:
     """Search each question and write it to the search log as the API does."""
     rows = []
     for start in range(0, len(questions), 64):
@@ -74,7 +74,7 @@ def main() -> int:
         print(f"error: {DATASETS / 'covid_qsim_tianchi'} not found", file=sys.stderr)
         return 2
     entries, traffic = faq_and_traffic()
-    settings = Settings(models_dir=ROOT / "data" / "models", _env_file=None)  # type: ignore[call-arg]
+    settings = Settings(models_dir=ROOT / "data" / "models", _env_file=None)
     encoder = Encoder.from_settings(settings)
     with scratch_index(settings, encoder, entries, status=log) as (s, sessions):
         service = SearchService(s, encoder, sessions,

@@ -132,7 +132,7 @@ def run_set(name: str, faq: Path | SourceRows, questions: list[Labelled], seed: 
     return {"seed": seed, "n_questions": len(first) + len(second), "folds": folds}
 
 
-def _index(name: str, source: Path | SourceRows, encoder: Encoder, settings: Settings):  # type: ignore[no-untyped-def]
+def _index(name: str, source: Path | SourceRows, encoder: Encoder, settings: Settings):
     sessions = open_database(settings.resolved_database_url)
     spaces = set(embeddings.spaces(encoder).values())
     if CACHE.exists():
@@ -231,7 +231,7 @@ def main() -> int:
             print(f"error: {DATASETS / folders[name]} not found (set SEMSEARCH_DATASETS)",
                   file=sys.stderr)
             return 2
-    base = Settings(models_dir=ROOT / "data" / "models", _env_file=None)  # type: ignore[call-arg]
+    base = Settings(models_dir=ROOT / "data" / "models", _env_file=None)
     encoder = Encoder.from_settings(base)
     RESULTS.mkdir(parents=True, exist_ok=True)
     results: dict = {"seed": args.seed, "model": encoder.model_id,

@@ -73,7 +73,7 @@ def main() -> int:
         for doc_id in row["hard_negative_ids"]:
             pairs.append({"a": row["query"], "b": corpus[doc_id], "label": 0, "negative": True,
                           "entry": doc_id})
-    encoder = Encoder.from_settings(Settings(models_dir=ROOT / "data" / "models", _env_file=None))  # type: ignore[call-arg]
+    encoder = Encoder.from_settings(Settings(models_dir=ROOT / "data" / "models", _env_file=None))
     t2s = encoder.profile.traditional_to_simplified
     texts = sorted({normalize(t, traditional_to_simplified=t2s) for p in pairs for t in (p["a"], p["b"])})
     log(f"{len(pairs)} pairs, {len(texts)} texts: encoding")

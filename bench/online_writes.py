@@ -51,7 +51,7 @@ def build(data: Path, passages: int) -> list[str]:
     source = data / "faq.jsonl"
     scaling.write_source(source, max(1, passages // scaling.PASSAGES_PER_ENTRY))
     settings = Settings(data_dir=data, models_dir=C.ROOT / "data" / "models",
-                        _env_file=None)  # type: ignore[call-arg]
+                        _env_file=None)
     encoder = scaling.SyntheticEncoder(resolve_model(settings).profile)
     sessions = open_database(settings.resolved_database_url)
     with open(os.devnull, "w") as quiet:

@@ -46,7 +46,7 @@ CACHE = RESULTS / "eval-cache.db"
 METRICS = ("recall_at_1", "recall_at_5", "recall_at_10", "mrr_at_10")
 
 
-def run(encoder, settings, corpus, queries, variants, field="question", limit=None, kinds=None):  # type: ignore[no-untyped-def]
+def run(encoder, settings, corpus, queries, variants, field="question", limit=None, kinds=None):
     s = settings.model_copy(update={"index_kinds": kinds}) if kinds else settings
     started = time.perf_counter()
     runs = evaluate_retrieval(s, encoder, corpus, queries, corpus_field=field, variants=variants,
@@ -57,7 +57,7 @@ def run(encoder, settings, corpus, queries, variants, field="question", limit=No
             for v, r in zip(variants, runs)]
 
 
-def write_jsonl(path: Path, rows) -> Path:  # type: ignore[no-untyped-def]
+def write_jsonl(path: Path, rows) -> Path:
     with path.open("w", encoding="utf-8") as f:
         f.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
     return path
@@ -99,7 +99,7 @@ def sample_queries(tmp: Path) -> Path:
     return path
 
 
-def step_fit(encoder, settings, quick, tmp):  # type: ignore[no-untyped-def]
+def step_fit(encoder, settings, quick, tmp):
     variants = fusion_variants()
     corpus, queries = pairs_view(DATA / "lcqmc/pairs_dev.jsonl", tmp)
     lcqmc = run(encoder, settings, corpus, queries, variants, limit=1000 if quick else None)
@@ -133,7 +133,7 @@ def covid_faq(tmp: Path) -> tuple[Path, Path]:
     return faq, qfile
 
 
-def step_faq(encoder, settings, quick, tmp, fused):  # type: ignore[no-untyped-def]
+def step_faq(encoder, settings, quick, tmp, fused):
     variants = [{"retrieval_mode": "dense", "merge": m} for m in ("max", "top2")]
     variants += [{**fused, "merge": m} for m in ("max", "top2")]
     faq, dev = covid_faq(tmp)
@@ -147,7 +147,7 @@ def step_faq(encoder, settings, quick, tmp, fused):  # type: ignore[no-untyped-d
     return out
 
 
-def step_report(encoder, settings, quick, sets):  # type: ignore[no-untyped-def]
+def step_report(encoder, settings, quick, sets):
     variants = [{"retrieval_mode": "dense"}, {"retrieval_mode": "lexical"}, {}]  # {} = defaults
     out = {}
     if "covid" in sets:
@@ -161,7 +161,7 @@ def step_report(encoder, settings, quick, sets):  # type: ignore[no-untyped-def]
     return out
 
 
-def step_traditional(encoder, settings, quick, tmp):  # type: ignore[no-untyped-def]
+def step_traditional(encoder, settings, quick, tmp):
     import opencc
 
     to_traditional = opencc.OpenCC("s2t")
@@ -181,7 +181,7 @@ def step_traditional(encoder, settings, quick, tmp):  # type: ignore[no-untyped-
 OPENCC_CONFIGS = ("t2s", "tw2s", "tw2sp", "hk2s", "hk2sp")  # Traditional -> Simplified
 
 
-def step_opencc(encoder, settings, quick, tmp):  # type: ignore[no-untyped-def]
+def step_opencc(encoder, settings, quick, tmp):
     import opencc
 
     configs, not_loaded = {}, {}
@@ -262,7 +262,7 @@ def main() -> None:
                         help="datasets of the report step (InsuranceQA: ~1 h of encoding on 2 cores)")
     args = parser.parse_args()
     RESULTS.mkdir(parents=True, exist_ok=True)
-    settings = Settings(models_dir=REPO / "data" / "models", _env_file=None)  # type: ignore[call-arg]
+    settings = Settings(models_dir=REPO / "data" / "models", _env_file=None)
     encoder = Encoder.from_settings(settings)
     name = "quality-quick" if args.quick else "quality"
     path = RESULTS / f"{name}.json"

@@ -82,7 +82,7 @@ class FakeEncoder:
         norm = np.linalg.norm(v)
         return v / norm if norm else v
 
-    def encode(self, texts, kind="query") -> EncodeResult:  # type: ignore[no-untyped-def]
+    def encode(self, texts, kind="query") -> EncodeResult:
         texts = [normalize(t) for t in validate_texts(texts)]
         self.calls.append(list(texts))
         self.roles.append(kind)
@@ -90,13 +90,13 @@ class FakeEncoder:
         vectors = np.stack([self._vector(prefix + t) for t in texts]).astype(np.float32)
         return EncodeResult(vectors, [len(t) > 64 for t in texts], [len(t) + 2 for t in texts])
 
-    def encode_queries(self, texts):  # type: ignore[no-untyped-def]
+    def encode_queries(self, texts):
         return self.encode(texts, "query").vectors
 
-    def encode_passages(self, texts):  # type: ignore[no-untyped-def]
+    def encode_passages(self, texts):
         return self.encode(texts, "passage").vectors
 
-    def count_tokens(self, texts):  # type: ignore[no-untyped-def]
+    def count_tokens(self, texts):
         return [len(t) for t in texts]
 
     @property
@@ -110,28 +110,28 @@ def fake_encoder() -> FakeEncoder:
 
 
 @pytest.fixture
-def settings(tmp_path: Path):  # type: ignore[no-untyped-def]
+def settings(tmp_path: Path):
     """Settings over a fresh temporary data directory (SQLite file with migrations)."""
     from search.config import Settings
 
     return Settings(data_dir=tmp_path / "data", models_dir=REPO / "data" / "models",
-                    _env_file=None)  # type: ignore[call-arg]
+                    _env_file=None)
 
 
 @pytest.fixture(scope="session")
-def bundled_encoder():  # type: ignore[no-untyped-def]
+def bundled_encoder():
     """The real bundled model at fp32 (prepared on first use), shared by a session."""
     from search import bundled
     from search.config import Settings
     from search.encoder import Encoder
 
-    s = Settings(models_dir=REPO / "data" / "models", precision="fp32", _env_file=None)  # type: ignore[call-arg]
+    s = Settings(models_dir=REPO / "data" / "models", precision="fp32", _env_file=None)
     bundled.prepare(s.resolved_models_dir / bundled.BUNDLED_NAME, progress=False)
     return Encoder.from_settings(s)
 
 
 @pytest.fixture(scope="session")
-def dataset_encoder(bundled_encoder):  # type: ignore[no-untyped-def]
+def dataset_encoder(bundled_encoder):
     """The bundled model for the fixed evaluation sets: their vectors are cached on this
     machine between runs (tests/embedding_cache.py)."""
     from tests.embedding_cache import CachedEncoder, cache_path

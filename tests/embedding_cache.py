@@ -32,7 +32,7 @@ def cache_path() -> Path | None:
 class CachedEncoder:
     """The real encoder, with vectors of texts seen before read from a SQLite file."""
 
-    def __init__(self, encoder, path: Path) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, encoder, path: Path) -> None:
         import torch
 
         self.inner = encoder
@@ -44,7 +44,7 @@ class CachedEncoder:
         self.db.execute("CREATE TABLE IF NOT EXISTS vectors (space TEXT, hash TEXT, vector BLOB, "
                         "PRIMARY KEY (space, hash))")
 
-    def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
+    def __getattr__(self, name: str):
         return getattr(self.inner, name)  # profile, model_id, dim, …
 
     def encode(self, texts: Sequence[str], kind: str = "query") -> EncodeResult:

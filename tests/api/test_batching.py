@@ -13,12 +13,12 @@ from tests.conftest import FakeEncoder
 class SlowFake(FakeEncoder):
     """A forward pass costs a fixed time, as a real one roughly does for short texts."""
 
-    def encode(self, texts, kind="query"):  # type: ignore[no-untyped-def]
+    def encode(self, texts, kind="query"):
         time.sleep(0.02)
         return super().encode(texts, kind)
 
 
-def run(coro):  # type: ignore[no-untyped-def]
+def run(coro):
     return asyncio.run(coro)
 
 
@@ -70,7 +70,7 @@ def test_a_full_queue_is_refused_with_overloaded() -> None:
 
 def test_an_encoder_error_reaches_every_waiting_request() -> None:
     class Broken(FakeEncoder):
-        def encode(self, texts, kind="query"):  # type: ignore[no-untyped-def]
+        def encode(self, texts, kind="query"):
             raise RuntimeError("boom")
 
     async def scenario() -> None:
@@ -112,7 +112,7 @@ def test_work_on_the_vectors_runs_on_the_second_thread_with_its_own_vectors() ->
     encoder = SlowFake()
     seen: list[tuple[str, str]] = []
 
-    def then_for(text: str):  # type: ignore[no-untyped-def]
+    def then_for(text: str):
         def then(vectors: np.ndarray) -> tuple[str, float]:
             seen.append((threading.current_thread().name, text))
             time.sleep(0.01)

@@ -19,12 +19,12 @@ def row(days_old: float = 0) -> dict:
             "top_band": "none", "took_ms": 1.0, "user": None, "vector": None}
 
 
-def count(sessions) -> int:  # type: ignore[no-untyped-def]
+def count(sessions) -> int:
     with sessions() as session:
         return session.scalar(select(func.count()).select_from(SearchLogEntry))
 
 
-def test_queued_rows_are_written_and_known(settings) -> None:  # type: ignore[no-untyped-def]
+def test_queued_rows_are_written_and_known(settings) -> None:
     sessions = open_database(settings.resolved_database_url)
     log = SearchLogWriter(sessions, keep_days=90)
     rows = [row() for _ in range(1200)]
@@ -36,7 +36,7 @@ def test_queued_rows_are_written_and_known(settings) -> None:  # type: ignore[no
     log.stop()
 
 
-def test_a_full_queue_drops_and_counts_instead_of_blocking(settings, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_a_full_queue_drops_and_counts_instead_of_blocking(settings, monkeypatch) -> None:
     import threading
     import time
 
@@ -62,7 +62,7 @@ def test_a_full_queue_drops_and_counts_instead_of_blocking(settings, monkeypatch
     log.stop()
 
 
-def test_entries_older_than_the_retention_are_pruned_with_their_feedback(settings) -> None:  # type: ignore[no-untyped-def]
+def test_entries_older_than_the_retention_are_pruned_with_their_feedback(settings) -> None:
     sessions = open_database(settings.resolved_database_url)
     old, new = row(days_old=10), row()
     with sessions.begin() as session:
@@ -79,7 +79,7 @@ def test_entries_older_than_the_retention_are_pruned_with_their_feedback(setting
         assert session.scalar(select(func.count()).select_from(Feedback)) == 0
 
 
-def test_rows_that_trickle_in_share_a_transaction(settings) -> None:  # type: ignore[no-untyped-def]
+def test_rows_that_trickle_in_share_a_transaction(settings) -> None:
     """Searches arrive one at a time: the writer waits a moment for more before it
     commits, instead of one transaction (and disk sync) per search."""
     import time

@@ -116,7 +116,7 @@ def test_an_index_file_changed_under_a_running_server(tmp_path: Path, damage: st
 
 
 @pytest.fixture
-def small_disk(tmp_path: Path):  # type: ignore[no-untyped-def]
+def small_disk(tmp_path: Path):
     mount = tmp_path / "disk"
     mount.mkdir()
     if os.geteuid() != 0:

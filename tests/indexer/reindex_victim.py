@@ -37,13 +37,13 @@ def main() -> None:
     if stage == "write":  # half the file is on disk when we die
         original_write = faiss.write_index
 
-        def write_half(index, path):  # type: ignore[no-untyped-def]
+        def write_half(index, path):
             original_write(index, path)
             Path(path).write_bytes(Path(path).read_bytes()[: Path(path).stat().st_size // 2])
             pause(data_dir)
 
         faiss.write_index = write_half
-    settings = Settings(data_dir=data_dir, _env_file=None)  # type: ignore[call-arg]
+    settings = Settings(data_dir=data_dir, _env_file=None)
     sessions = open_database(settings.resolved_database_url)
     report = reindex(settings, sessions, encoder, source, "default", full=True,
                      console=Console(stderr=True))

@@ -22,7 +22,7 @@ from tests.conftest import FakeEncoder
 from tests.indexer.test_reindex import QUIET, SAMPLE, write_source
 
 
-def state(settings, sessions) -> tuple:  # type: ignore[no-untyped-def]
+def state(settings, sessions) -> tuple:
     """What must not change: every entry with its content hash, the active build, and
     the files of the build directory."""
     with sessions() as session:
@@ -34,7 +34,7 @@ def state(settings, sessions) -> tuple:  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def indexed(settings, tmp_path):  # type: ignore[no-untyped-def]
+def indexed(settings, tmp_path):
     sessions = open_database(settings.resolved_database_url)
     reindex(settings, sessions, FakeEncoder(), write_source(tmp_path / "faq.jsonl", SAMPLE),
             "default", console=QUIET)
@@ -42,7 +42,7 @@ def indexed(settings, tmp_path):  # type: ignore[no-untyped-def]
 
 
 @pytest.mark.parametrize("options", [{"full": True}, {"full": True, "skip_invalid": True}, {}])
-def test_an_empty_or_all_invalid_source_is_refused(indexed, tmp_path, options) -> None:  # type: ignore[no-untyped-def]
+def test_an_empty_or_all_invalid_source_is_refused(indexed, tmp_path, options) -> None:
     settings, sessions = indexed
     before = state(settings, sessions)
     empty = tmp_path / "empty.jsonl"
@@ -54,7 +54,7 @@ def test_an_empty_or_all_invalid_source_is_refused(indexed, tmp_path, options) -
     assert state(settings, sessions) == before
 
 
-def test_deleting_more_than_half_needs_allow_shrink(indexed, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_deleting_more_than_half_needs_allow_shrink(indexed, tmp_path) -> None:
     settings, sessions = indexed
     before = state(settings, sessions)
     kept = write_source(tmp_path / "cut.jsonl", SAMPLE[:30])  # 50 of 80 would go
@@ -69,7 +69,7 @@ def test_deleting_more_than_half_needs_allow_shrink(indexed, tmp_path) -> None: 
     assert len(report.plan.deleted) == 39
 
 
-def test_activating_an_old_build_serves_its_entries_again(indexed, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_activating_an_old_build_serves_its_entries_again(indexed, tmp_path) -> None:
     settings, sessions = indexed
     encoder = FakeEncoder()
     service = SearchService(settings, encoder, sessions)
@@ -91,7 +91,7 @@ def test_activating_an_old_build_serves_its_entries_again(indexed, tmp_path) -> 
     assert service.registry.get("default").size == len(passages)
 
 
-def test_a_restore_that_deletes_most_entries_needs_allow_shrink(indexed, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_a_restore_that_deletes_most_entries_needs_allow_shrink(indexed, tmp_path) -> None:
     settings, sessions = indexed
     with sessions() as session:
         small = active_build(session, repository.get_collection(session, "default").id).id
@@ -111,14 +111,14 @@ def _new_rows(n: int) -> list[dict]:
                       "similar_questions": [f"第{i}种情况怎么办", f"编号{i}的问题"]} for i in range(n)]
 
 
-def test_a_build_that_cannot_be_written_changes_nothing(indexed, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_a_build_that_cannot_be_written_changes_nothing(indexed, tmp_path, monkeypatch) -> None:
     """The message FAISS gives on a full disk, injected into its writer."""
     import faiss
 
     settings, sessions = indexed
     before = state(settings, sessions)
 
-    def full_disk(index, path):  # type: ignore[no-untyped-def]
+    def full_disk(index, path):
         Path(path).write_bytes(b"partial")
         raise RuntimeError("Error in void faiss::write_index(...) at impl/index_write.cpp:1021: "
                            "Error: 'ret == (n)' failed: write error in /x: 4 != 8 (No space left on device)")
@@ -130,7 +130,7 @@ def test_a_build_that_cannot_be_written_changes_nothing(indexed, tmp_path, monke
     assert state(settings, sessions) == before  # no document, no build, no file left behind
 
 
-def test_a_failure_at_commit_removes_the_new_build_file(indexed, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_a_failure_at_commit_removes_the_new_build_file(indexed, tmp_path, monkeypatch) -> None:
     from search.store import snapshots
 
     settings, sessions = indexed
@@ -175,7 +175,7 @@ def test_a_reindex_on_a_full_disk_changes_nothing(small_disk: Path, tmp_path: Pa
     from indexer.writer import DocumentWriter
     from search.config import Settings
 
-    settings = Settings(data_dir=small_disk / "data", _env_file=None)  # type: ignore[call-arg]
+    settings = Settings(data_dir=small_disk / "data", _env_file=None)
     sessions = open_database(settings.resolved_database_url)
     encoder = FakeEncoder(dim=384)
     reindex(settings, sessions, encoder, write_source(tmp_path / "faq.jsonl", SAMPLE), "default",
@@ -204,7 +204,7 @@ def test_a_reindex_on_a_full_disk_changes_nothing(small_disk: Path, tmp_path: Pa
     assert len(report.plan.new) == 400 and report.build is not None
 
 
-def test_an_unchanged_collection_keeps_its_rows_through_json(indexed) -> None:  # type: ignore[no-untyped-def]
+def test_an_unchanged_collection_keeps_its_rows_through_json(indexed) -> None:
     """Snapshots keep each entry exactly: restoring an unchanged build writes nothing."""
     settings, sessions = indexed
     with sessions() as session:

@@ -21,7 +21,7 @@ FAQ = [
 
 
 @pytest.mark.parametrize("fmt", sorted(FORMATS))
-def test_export_then_import_gives_the_same_entries(settings, tmp_path, fmt: str) -> None:  # type: ignore[no-untyped-def]
+def test_export_then_import_gives_the_same_entries(settings, tmp_path, fmt: str) -> None:
     sessions = open_database(settings.resolved_database_url)
     encoder = FakeEncoder()
     reindex(settings, sessions, encoder, write_source(tmp_path / "faq.jsonl", FAQ), "default",

@@ -18,7 +18,7 @@ from tests.indexer.test_reindex import QUIET, SAMPLE, write_source
 
 
 @pytest.fixture
-def with_testset(settings, tmp_path):  # type: ignore[no-untyped-def]
+def with_testset(settings, tmp_path):
     sessions = open_database(settings.resolved_database_url)
     reindex(settings, sessions, FakeEncoder(), write_source(tmp_path / "faq.jsonl", SAMPLE),
             "default", console=QUIET)
@@ -30,12 +30,12 @@ def with_testset(settings, tmp_path):  # type: ignore[no-untyped-def]
     return settings, sessions, questions
 
 
-def active_id(sessions) -> int:  # type: ignore[no-untyped-def]
+def active_id(sessions) -> int:
     with sessions() as session:
         return active_build(session, repository.get_collection(session, "default").id).id
 
 
-def test_a_worse_build_is_refused_and_nothing_changes(with_testset, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_a_worse_build_is_refused_and_nothing_changes(with_testset, tmp_path) -> None:
     settings, sessions, _ = with_testset
     before = active_id(sessions)
     damaged = [dict(r) for r in SAMPLE[: int(len(SAMPLE) * 0.7)]]  # 30% of the entries gone
@@ -58,7 +58,7 @@ def test_a_worse_build_is_refused_and_nothing_changes(with_testset, tmp_path) ->
     assert evaluation["recall_at_1"] < 0.8 and len(evaluation["answers"]) == len(with_testset[2])
 
 
-def test_a_build_as_good_passes_the_gate_and_records_its_answers(with_testset, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_a_build_as_good_passes_the_gate_and_records_its_answers(with_testset, tmp_path) -> None:
     settings, sessions, questions = with_testset
     more = SAMPLE + [{"id": "new-1", "question": "支持用礼品卡抵扣运费吗"}]
     report = reindex(settings, sessions, FakeEncoder(), write_source(tmp_path / "more.jsonl", more),
@@ -71,7 +71,7 @@ def test_a_build_as_good_passes_the_gate_and_records_its_answers(with_testset, t
     assert build.bands["source"] == "model"
 
 
-def test_a_reindex_that_changes_nothing_does_not_run_the_set(with_testset, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_a_reindex_that_changes_nothing_does_not_run_the_set(with_testset, tmp_path) -> None:
     settings, sessions, questions = with_testset
     encoder = FakeEncoder()
     report = reindex(settings, sessions, encoder, write_source(tmp_path / "same.jsonl", SAMPLE),
@@ -81,7 +81,7 @@ def test_a_reindex_that_changes_nothing_does_not_run_the_set(with_testset, tmp_p
     assert not asked & set(encoder.encoded_texts)  # no test question was even encoded
 
 
-def test_calibrated_bands_are_stored_and_served(with_testset) -> None:  # type: ignore[no-untyped-def]
+def test_calibrated_bands_are_stored_and_served(with_testset) -> None:
     settings, sessions, questions = with_testset
     done = bands.calibrate(settings, sessions, FakeEncoder(), "default", write=True)
     fitted = done.fit
@@ -96,7 +96,7 @@ def test_calibrated_bands_are_stored_and_served(with_testset) -> None:  # type: 
     assert service.search(SAMPLE[0]["question"], top_k=1).thresholds == FakeEncoder().profile.thresholds
 
 
-def test_hit_test_files_in_every_accepted_shape(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_hit_test_files_in_every_accepted_shape(tmp_path) -> None:
     path = tmp_path / "set.jsonl"
     path.write_text('{"query": "a", "expected_ids": ["x", "y"]}\n{"query": "b", "expected": "none"}\n'
                     '{"query": "c", "expected_id": "z"}\n{"query": "d", "expected_id": null}\n'
@@ -113,7 +113,7 @@ def test_hit_test_files_in_every_accepted_shape(tmp_path) -> None:  # type: igno
         f"{path}:2: not a JSON object (Expecting value at column 1); each line is one JSON object"]
 
 
-def test_a_collection_ranking_is_served_where_the_server_can(with_testset) -> None:  # type: ignore[no-untyped-def]
+def test_a_collection_ranking_is_served_where_the_server_can(with_testset) -> None:
     """A stored ranking orders the hits; a dense-only server, which has no BM25 index,
     keeps ranking by the cosine."""
     settings, sessions, _ = with_testset

@@ -24,7 +24,7 @@ FAQ = [{"id": "refund", "question": "退款多久到账", "answer": "三到五�
        {"id": "address", "question": "怎么修改收货地址", "answer": "在订单页修改"}]
 
 
-def index_faq(settings, tmp_path, rows: list[dict]):  # type: ignore[no-untyped-def]
+def index_faq(settings, tmp_path, rows: list[dict]):
     """``rows`` reindexed into "default" with the fake encoder: (sessions, encoder, service)."""
     sessions = open_database(settings.resolved_database_url)
     encoder = FakeEncoder()
@@ -36,11 +36,11 @@ def index_faq(settings, tmp_path, rows: list[dict]):  # type: ignore[no-untyped-
 
 
 @pytest.fixture
-def logged(settings, tmp_path):  # type: ignore[no-untyped-def]
+def logged(settings, tmp_path):
     return (settings, *index_faq(settings, tmp_path, FAQ))
 
 
-def ask(service: SearchService, sessions, questions: list[str], when: datetime | None = None,  # type: ignore[no-untyped-def]
+def ask(service: SearchService, sessions, questions: list[str], when: datetime | None = None,
         ) -> list[str]:
     """Search each question and log it as the API does."""
     rows, ids = [], []
@@ -67,7 +67,7 @@ def test_grouping_joins_close_vectors_and_keeps_far_ones_apart() -> None:
     assert grouping.group(np.zeros((0, 3), np.float32), 0.5) == []
 
 
-def test_misses_are_grouped_with_a_suggestion_and_applying_it_answers_them(logged) -> None:  # type: ignore[no-untyped-def]
+def test_misses_are_grouped_with_a_suggestion_and_applying_it_answers_them(logged) -> None:
     settings, sessions, encoder, service = logged
     gift = ["礼品卡怎么用", "礼品卡怎么用", "礼品卡怎么使用", "礼品卡如何用"]
     ask(service, sessions, gift + ["退款多久到账"] + ["今天天气如何"])
@@ -91,7 +91,7 @@ def test_misses_are_grouped_with_a_suggestion_and_applying_it_answers_them(logge
         apply_insights.apply(service, writer, "default", biggest.group_id, "new_entry")
 
 
-def test_feedback_names_the_entry_to_add_similar_questions_to(logged) -> None:  # type: ignore[no-untyped-def]
+def test_feedback_names_the_entry_to_add_similar_questions_to(logged) -> None:
     settings, sessions, encoder, service = logged
     ids = ask(service, sessions, ["钱啥时候退回来", "钱啥时候退回来呀"])
     with sessions.begin() as session:
@@ -108,7 +108,7 @@ def test_feedback_names_the_entry_to_add_similar_questions_to(logged) -> None:  
         apply_insights.apply(service, writer, "default", group.group_id, "merge")
 
 
-def test_add_similar_needs_the_entry_first_for_half_of_the_group(logged) -> None:  # type: ignore[no-untyped-def]
+def test_add_similar_needs_the_entry_first_for_half_of_the_group(logged) -> None:
     """A group close to entry X as a whole, whose searches mostly found other entries
     first, asks for something X does not answer: a new entry, not X's similar questions."""
     _, sessions, encoder, service = logged
@@ -131,7 +131,7 @@ def test_add_similar_needs_the_entry_first_for_half_of_the_group(logged) -> None
     assert group.suggestion == "add_similar" and group.entry_id == "refund"
 
 
-def test_add_similar_needs_the_searches_to_lead_by_the_margin(logged) -> None:  # type: ignore[no-untyped-def]
+def test_add_similar_needs_the_searches_to_lead_by_the_margin(logged) -> None:
     """The group passes ``high``'s own test as a whole: searches that found X first but
     barely ahead of another entry (less than the margin) do not say they mean X."""
     from dataclasses import replace
@@ -159,7 +159,7 @@ def test_add_similar_needs_the_searches_to_lead_by_the_margin(logged) -> None:  
     assert group.suggestion == "add_similar" and group.entry_id == "refund"
 
 
-def test_the_window_and_time_forms(logged) -> None:  # type: ignore[no-untyped-def]
+def test_the_window_and_time_forms(logged) -> None:
     _, sessions, _, service = logged
     ask(service, sessions, ["很久以前的问题"], when=datetime.now(timezone.utc) - timedelta(days=30))
     ask(service, sessions, ["昨天的问题"])
@@ -172,7 +172,7 @@ def test_the_window_and_time_forms(logged) -> None:  # type: ignore[no-untyped-d
         insights.parse_time("last week")
 
 
-def test_calibration_falls_back_to_labelled_feedback(logged) -> None:  # type: ignore[no-untyped-def]
+def test_calibration_falls_back_to_labelled_feedback(logged) -> None:
     from indexer import bands
 
     settings, sessions, encoder, service = logged

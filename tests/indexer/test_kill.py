@@ -69,7 +69,7 @@ def test_killed_reindex_keeps_the_previous_build(tmp_path: Path, stage: str) -> 
     victim = run_victim(data_dir, v2, stage)
     kill_when_paused(victim, data_dir)
 
-    settings = Settings(data_dir=data_dir, _env_file=None)  # type: ignore[call-arg]
+    settings = Settings(data_dir=data_dir, _env_file=None)
     sessions = open_database(settings.resolved_database_url)
     encoder = FakeEncoder()
     with sessions() as session:

@@ -33,7 +33,7 @@ def passage_texts(service: SearchService) -> set[str]:
 
 
 @pytest.fixture
-def indexed(settings, fake_encoder, tmp_path):  # type: ignore[no-untyped-def]
+def indexed(settings, fake_encoder, tmp_path):
     sessions = open_database(settings.resolved_database_url)
     source = write_source(tmp_path / "faq.jsonl", SAMPLE)
     report = reindex(settings, sessions, fake_encoder, source, "default", console=QUIET)
@@ -47,14 +47,14 @@ def top(service: SearchService, query: str) -> str | None:
     return hits[0].external_id if hits else None
 
 
-def test_first_reindex_indexes_questions_and_similar_questions(indexed) -> None:  # type: ignore[no-untyped-def]
+def test_first_reindex_indexes_questions_and_similar_questions(indexed) -> None:
     _, _, encoder, service = indexed
     expected = {q for r in SAMPLE for q in [r["question"], *r["similar_questions"]]}
     assert len(encoder.encoded_texts) == len(passage_texts(service)) <= len(expected)
     assert top(service, SAMPLE[0]["similar_questions"][0]) == SAMPLE[0]["id"]
 
 
-def test_incremental_reindex_encodes_only_new_texts(indexed, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_incremental_reindex_encodes_only_new_texts(indexed, tmp_path) -> None:
     settings, sessions, encoder, service = indexed
     before = passage_texts(service)
     rows = [dict(r) for r in SAMPLE]
@@ -75,7 +75,7 @@ def test_incremental_reindex_encodes_only_new_texts(indexed, tmp_path) -> None: 
     assert not found & set(deleted)
 
 
-def test_unchanged_source_does_nothing(indexed, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_unchanged_source_does_nothing(indexed, tmp_path) -> None:
     settings, sessions, encoder, _ = indexed
     encoder.calls.clear()
     report = reindex(settings, sessions, encoder, write_source(tmp_path / "same.jsonl", SAMPLE),
@@ -83,7 +83,7 @@ def test_unchanged_source_does_nothing(indexed, tmp_path) -> None:  # type: igno
     assert report.plan.writes == 0 and report.build is None and encoder.calls == []
 
 
-def test_invalid_rows_change_nothing_unless_skipped(indexed, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_invalid_rows_change_nothing_unless_skipped(indexed, tmp_path) -> None:
     settings, sessions, encoder, service = indexed
     rows = [{"id": "fresh", "question": "一个新问题"}, {"id": "bad"}, *SAMPLE]
     source = write_source(tmp_path / "bad.jsonl", rows)
@@ -95,7 +95,7 @@ def test_invalid_rows_change_nothing_unless_skipped(indexed, tmp_path) -> None: 
     assert report.skipped == 1 and top(service, "一个新问题") == "fresh"
 
 
-def test_builds_are_kept_and_can_be_rolled_back(indexed, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_builds_are_kept_and_can_be_rolled_back(indexed, tmp_path) -> None:
     settings, sessions, encoder, service = indexed
     first = service.registry.get("default").info.build_id
     for i in range(4):
@@ -117,7 +117,7 @@ def test_builds_are_kept_and_can_be_rolled_back(indexed, tmp_path) -> None:  # t
     assert top(service, "第3个临时问题") != "x3"
 
 
-def test_each_build_saves_its_lexical_index_and_a_server_starts_from_it(indexed, tmp_path,  # type: ignore[no-untyped-def]
+def test_each_build_saves_its_lexical_index_and_a_server_starts_from_it(indexed, tmp_path,
                                                                         monkeypatch, caplog) -> None:
     """A server reads the build's saved BM25 index instead of tokenising every passage; a
     damaged file is tokenised again with a warning, giving the same ranking; the next
@@ -156,7 +156,7 @@ def test_each_build_saves_its_lexical_index_and_a_server_starts_from_it(indexed,
     assert top(service, "退货的运费谁来出") == "lex-newer"
 
 
-def test_questions_and_answers_are_encoded_and_cached_in_their_roles(settings, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_questions_and_answers_are_encoded_and_cached_in_their_roles(settings, tmp_path) -> None:
     from sqlalchemy import func, select
 
     from search.builds import active_build
@@ -203,7 +203,7 @@ def test_questions_and_answers_are_encoded_and_cached_in_their_roles(settings, t
         assert not is_current(session, coll.id, identity_for(plain))
 
 
-def test_entries_stored_under_other_expansion_rules_are_expanded_again(indexed, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_entries_stored_under_other_expansion_rules_are_expanded_again(indexed, tmp_path) -> None:
     """Changing what is indexed (here: answers too) re-expands every entry on the next
     reindex, although the source did not change."""
     settings, sessions, encoder, service = indexed
@@ -218,14 +218,14 @@ def test_entries_stored_under_other_expansion_rules_are_expanded_again(indexed, 
     assert again.plan.writes == 0 and again.build is None
 
 
-def repository_passages(sessions):  # type: ignore[no-untyped-def]
+def repository_passages(sessions):
     from search.store import repository
 
     with sessions() as session:
         return repository.all_passages(session, repository.get_collection(session, "default").id)
 
 
-def test_new_entries_are_written_in_bulk_and_an_online_write_in_between_is_kept(settings) -> None:  # type: ignore[no-untyped-def]
+def test_new_entries_are_written_in_bulk_and_an_online_write_in_between_is_kept(settings) -> None:
     """A reindex plans entries as new, an API write inserts one of them before the
     reindex writes: the bulk insert upserts that one instead of failing, and every
     passage is in the change log, so a server follows all of it."""

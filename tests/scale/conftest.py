@@ -18,11 +18,11 @@ def postgres() -> Iterator[PostgresDatabases]:
     databases.drop_all()
 
 
-def make_settings(tmp_path, postgres: PostgresDatabases, database: str, store: str,  # type: ignore[no-untyped-def]
+def make_settings(tmp_path, postgres: PostgresDatabases, database: str, store: str,
                   **extra) -> Settings:
     url = postgres.create() if database == "postgres" else None
     return Settings(data_dir=tmp_path / "data", models_dir=REPO / "data" / "models",
-                    database_url=url, vector_store=store, _env_file=None, **extra)  # type: ignore[call-arg]
+                    database_url=url, vector_store=store, _env_file=None, **extra)
 
 
 @pytest.fixture(autouse=True)

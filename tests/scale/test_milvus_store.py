@@ -30,7 +30,7 @@ from tests.scale.conftest import make_settings
 QUERIES = [SAMPLE[i]["similar_questions"][0] for i in range(0, 60, 6)] + ["退款多久到账", "密码忘了"]
 
 
-def indexed(tmp_path, postgres, store: str, rows=SAMPLE, database: str = "sqlite", **extra):  # type: ignore[no-untyped-def]
+def indexed(tmp_path, postgres, store: str, rows=SAMPLE, database: str = "sqlite", **extra):
     settings = make_settings(tmp_path / store, postgres, database, store, **extra)
     sessions = open_database(settings.resolved_database_url)
     reindex(settings, sessions, FakeEncoder(), write_source(tmp_path / f"{store}.jsonl", rows),
@@ -38,7 +38,7 @@ def indexed(tmp_path, postgres, store: str, rows=SAMPLE, database: str = "sqlite
     return settings, sessions, SearchService(settings, FakeEncoder(), sessions)
 
 
-def milvus_names(settings) -> tuple[str, str | None, list[str]]:  # type: ignore[no-untyped-def]
+def milvus_names(settings) -> tuple[str, str | None, list[str]]:
     """(alias, the collection it names, every collection of this database)."""
     client = milvus_store.client(settings)
     sessions = open_database(settings.resolved_database_url)
@@ -49,13 +49,13 @@ def milvus_names(settings) -> tuple[str, str | None, list[str]]:  # type: ignore
         n for n in client.list_collections() if n.startswith(alias))
 
 
-def ranked(service: SearchService, query: str, **filters) -> list[tuple[str, float]]:  # type: ignore[no-untyped-def]
+def ranked(service: SearchService, query: str, **filters) -> list[tuple[str, float]]:
     hits = service.search(query, top_k=5, filters=SearchFilters(**filters)).hits
     return [(h.external_id, round(h.score, 4)) for h in hits]
 
 
 @pytest.mark.parametrize("database", ["sqlite", "postgres"])
-def test_milvus_serves_the_same_ids_scores_and_filters_as_faiss(tmp_path, postgres, database) -> None:  # type: ignore[no-untyped-def]
+def test_milvus_serves_the_same_ids_scores_and_filters_as_faiss(tmp_path, postgres, database) -> None:
     settings, sessions, milvus = indexed(tmp_path, postgres, "milvus", database=database)
     _, _, faiss = indexed(tmp_path, postgres, "faiss", database=database)
     with sessions() as session:
@@ -70,7 +70,7 @@ def test_milvus_serves_the_same_ids_scores_and_filters_as_faiss(tmp_path, postgr
     assert ranked(milvus, "退款", tags=("防诈骗",)) == ranked(faiss, "退款", tags=("防诈骗",))
 
 
-def test_a_milvus_build_saves_the_densities_a_faiss_build_would(tmp_path, postgres) -> None:  # type: ignore[no-untyped-def]
+def test_a_milvus_build_saves_the_densities_a_faiss_build_would(tmp_path, postgres) -> None:
     """Every passage's hubness density is computed by the reindex and saved beside the
     Milvus build, equal to a FAISS build's (both exact here): a search makes one vector
     search, none for densities."""
@@ -96,7 +96,7 @@ def test_a_milvus_build_saves_the_densities_a_faiss_build_would(tmp_path, postgr
     assert milvus == pytest.approx(faiss, abs=1e-5)
 
 
-def test_filters_run_inside_milvus(tmp_path, postgres) -> None:  # type: ignore[no-untyped-def]
+def test_filters_run_inside_milvus(tmp_path, postgres) -> None:
     settings, sessions, service = indexed(tmp_path, postgres, "milvus")
     store = service.registry.get("default")
     vector = FakeEncoder().encode_queries(["密码忘了"])
@@ -116,7 +116,7 @@ def test_filters_run_inside_milvus(tmp_path, postgres) -> None:  # type: ignore[
     assert len(hits) == 5 and {h.category for h in hits} == {"物流"}
 
 
-def test_a_write_is_visible_at_once_and_to_another_worker(tmp_path, postgres) -> None:  # type: ignore[no-untyped-def]
+def test_a_write_is_visible_at_once_and_to_another_worker(tmp_path, postgres) -> None:
     settings, sessions, first = indexed(tmp_path, postgres, "milvus")
     second = SearchService(settings, FakeEncoder(), sessions)  # another worker: own watermark
     second.registry.get("default")
@@ -142,7 +142,7 @@ def test_a_write_is_visible_at_once_and_to_another_worker(tmp_path, postgres) ->
     assert "new-1" not in {h.external_id for h in first.search("数字人民币可以付款吗", top_k=5).hits}
 
 
-def test_the_guard_checks_model_collection_and_count(tmp_path, postgres) -> None:  # type: ignore[no-untyped-def]
+def test_the_guard_checks_model_collection_and_count(tmp_path, postgres) -> None:
     settings, sessions, _ = indexed(tmp_path, postgres, "milvus", rows=SAMPLE[:20])
     with pytest.raises(NotReadyError, match="model_id: build has 'fake-model', configured 'other'"):
         SearchService(settings, FakeEncoder(model_id="other"), sessions).search("退款", top_k=1)
@@ -161,7 +161,7 @@ def test_the_guard_checks_model_collection_and_count(tmp_path, postgres) -> None
         SearchService(settings, FakeEncoder(), sessions).search("退款", top_k=1)
 
 
-def test_switching_the_store_makes_reindex_build_for_it(tmp_path, postgres) -> None:  # type: ignore[no-untyped-def]
+def test_switching_the_store_makes_reindex_build_for_it(tmp_path, postgres) -> None:
     settings, sessions, _ = indexed(tmp_path, postgres, "faiss", rows=SAMPLE[:20])
     milvus = settings.model_copy(update={"vector_store": "milvus"})
     report = reindex(milvus, sessions, FakeEncoder(), write_source(tmp_path / "s.jsonl", SAMPLE[:20]),
@@ -171,7 +171,7 @@ def test_switching_the_store_makes_reindex_build_for_it(tmp_path, postgres) -> N
         SAMPLE[3]["question"], top_k=1).hits[0].external_id == SAMPLE[3]["id"]
 
 
-def test_reindex_moves_the_alias_prunes_and_rolls_back(tmp_path, postgres) -> None:  # type: ignore[no-untyped-def]
+def test_reindex_moves_the_alias_prunes_and_rolls_back(tmp_path, postgres) -> None:
     settings, sessions, service = indexed(tmp_path, postgres, "milvus", rows=SAMPLE[:20],
                                           keep_builds=2)
     first = service.registry.get("default")
@@ -199,7 +199,7 @@ def test_reindex_moves_the_alias_prunes_and_rolls_back(tmp_path, postgres) -> No
     assert "late-1" not in found and SAMPLE[21]["id"] not in found and len(found) == 21
 
 
-def test_documents_written_before_any_build_are_served(tmp_path, postgres) -> None:  # type: ignore[no-untyped-def]
+def test_documents_written_before_any_build_are_served(tmp_path, postgres) -> None:
     settings = make_settings(tmp_path, postgres, "sqlite", "milvus")
     sessions = open_database(settings.resolved_database_url)
     from indexer import collections
@@ -219,7 +219,7 @@ def test_documents_written_before_any_build_are_served(tmp_path, postgres) -> No
     assert service.search("会员到期了怎么续费", top_k=1).hits[0].external_id == "only-1"
 
 
-def test_milvus_names_are_keyed_on_the_database(tmp_path, postgres) -> None:  # type: ignore[no-untyped-def]
+def test_milvus_names_are_keyed_on_the_database(tmp_path, postgres) -> None:
     """Two metadata databases (a deployment and an evaluation's scratch one) sharing a
     Milvus server never share a collection, even with the same collection name and id."""
     a, sa, _ = indexed(tmp_path / "a", postgres, "milvus", rows=SAMPLE[:3])
@@ -237,7 +237,7 @@ def test_filter_literals_are_escaped() -> None:
     assert milvus_store.filter_expression(None, (), np.array([3, 4])) == "id in [3, 4]"
 
 
-def test_a_lite_file_held_by_another_process_is_a_clear_error(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_a_lite_file_held_by_another_process_is_a_clear_error(tmp_path) -> None:
     path = tmp_path / "held.db"
     holder = subprocess.Popen(
         [sys.executable, "-c", "import sys, time; from pymilvus import MilvusClient; "
@@ -253,13 +253,13 @@ def test_a_lite_file_held_by_another_process_is_a_clear_error(tmp_path) -> None:
         holder.wait()
 
 
-def test_a_non_db_lite_path_is_refused(tmp_path, postgres) -> None:  # type: ignore[no-untyped-def]
+def test_a_non_db_lite_path_is_refused(tmp_path, postgres) -> None:
     settings = make_settings(tmp_path, postgres, "sqlite", "milvus", milvus_uri=str(tmp_path / "x"))
     with pytest.raises(ConfigError, match="must end in .db"):
         milvus_store.client(settings)
 
 
-def test_mismatch_error_is_raised_by_open_build_directly(tmp_path, postgres) -> None:  # type: ignore[no-untyped-def]
+def test_mismatch_error_is_raised_by_open_build_directly(tmp_path, postgres) -> None:
     from search.builds import identity_for
     from search.milvus_builds import open_build, session_metadata
 
@@ -276,7 +276,7 @@ def test_mismatch_error_is_raised_by_open_build_directly(tmp_path, postgres) -> 
                        session_metadata(sessions))
 
 
-def test_eval_retrieval_builds_into_a_scratch_milvus_lite(tmp_path, postgres) -> None:  # type: ignore[no-untyped-def]
+def test_eval_retrieval_builds_into_a_scratch_milvus_lite(tmp_path, postgres) -> None:
     """`semsearch eval retrieval` honours the store: a Milvus Lite file in its temporary
     directory, never the configured one, with the same results as FAISS."""
     from indexer import milvus_build
@@ -304,7 +304,7 @@ def test_eval_retrieval_builds_into_a_scratch_milvus_lite(tmp_path, postgres) ->
     assert runs[0].metrics == reference[0].metrics
 
 
-def test_a_lost_milvus_collection_is_rebuilt_from_the_database(tmp_path, postgres) -> None:  # type: ignore[no-untyped-def]
+def test_a_lost_milvus_collection_is_rebuilt_from_the_database(tmp_path, postgres) -> None:
     settings, sessions, _ = indexed(tmp_path, postgres, "milvus", rows=SAMPLE[:10])
     source = write_source(tmp_path / "same.jsonl", SAMPLE[:10])
     with sessions() as session:
@@ -329,7 +329,7 @@ def test_only_the_milvus_store_module_imports_pymilvus() -> None:
     assert users == ["search/milvus_store.py"]
 
 
-def test_the_milvus_client_never_pings_an_idle_connection(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_the_milvus_client_never_pings_an_idle_connection(tmp_path, monkeypatch) -> None:
     """A gRPC server with the default policy (Milvus Lite's) sends GOAWAY "too_many_pings"
     to a client that pings idle connections more often than every 5 minutes, as pymilvus
     does by default (every 10 s): the client must ask for less."""

@@ -23,11 +23,11 @@ DATABASES = ["sqlite", "postgres"]
 
 
 @pytest.fixture(params=DATABASES)
-def settings(request, tmp_path, postgres):  # type: ignore[no-untyped-def]
+def settings(request, tmp_path, postgres):
     return make_settings(tmp_path, postgres, request.param, "faiss")
 
 
-def test_migrations_create_the_schema_and_are_idempotent(settings) -> None:  # type: ignore[no-untyped-def]
+def test_migrations_create_the_schema_and_are_idempotent(settings) -> None:
     engine = make_engine(settings.resolved_database_url)
     upgrade(engine)
     upgrade(engine)  # a second run is a no-op
@@ -39,7 +39,7 @@ def test_migrations_create_the_schema_and_are_idempotent(settings) -> None:  # t
     engine.dispose()
 
 
-def test_writes_log_changes_and_passage_ids_are_never_reused(settings) -> None:  # type: ignore[no-untyped-def]
+def test_writes_log_changes_and_passage_ids_are_never_reused(settings) -> None:
     sessions = open_database(settings.resolved_database_url)
     specs = [PassageSpec("question", 0, "退款多久到账"), PassageSpec("similar", 1, "钱几天退回来")]
     with sessions.begin() as session:
@@ -59,7 +59,7 @@ def test_writes_log_changes_and_passage_ids_are_never_reused(settings) -> None: 
         assert repository.filtered_passage_ids(session, coll.id, None, ["t"]) == again.added
 
 
-def test_the_embedding_cache_keeps_the_first_vector_and_takes_big_batches(settings) -> None:  # type: ignore[no-untyped-def]
+def test_the_embedding_cache_keeps_the_first_vector_and_takes_big_batches(settings) -> None:
     sessions = open_database(settings.resolved_database_url)
     texts = [f"问题{i}" for i in range(3000)]
     with sessions.begin() as session:
@@ -71,7 +71,7 @@ def test_the_embedding_cache_keeps_the_first_vector_and_takes_big_batches(settin
     assert len(found) == 3001 and found[embeddings.text_hash("问题0")][0] == 1.0
 
 
-def test_concurrent_writers_of_the_same_cache_rows_do_not_fail(settings) -> None:  # type: ignore[no-untyped-def]
+def test_concurrent_writers_of_the_same_cache_rows_do_not_fail(settings) -> None:
     sessions = open_database(settings.resolved_database_url)
     texts = [f"并发{i}" for i in range(200)]
     errors: list[BaseException] = []
@@ -95,7 +95,7 @@ def test_concurrent_writers_of_the_same_cache_rows_do_not_fail(settings) -> None
         assert len(embeddings.lookup(session, "m", [embeddings.text_hash(t) for t in texts])) == 200
 
 
-def test_reindex_search_and_a_second_process_following_writes(settings, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_reindex_search_and_a_second_process_following_writes(settings, tmp_path) -> None:
     sessions = open_database(settings.resolved_database_url)
     report = reindex(settings, sessions, FakeEncoder(), write_source(tmp_path / "a.jsonl", SAMPLE),
                      "default", console=QUIET)

@@ -32,7 +32,7 @@ FAQ = [{"id": "refund", "question": "退款多久到账", "answer": "三到五�
 
 
 @pytest.fixture
-def faq(settings, tmp_path):  # type: ignore[no-untyped-def]
+def faq(settings, tmp_path):
     return index_faq(settings, tmp_path, FAQ)
 
 
@@ -40,7 +40,7 @@ def pairs(found: list[audit.Duplicate]) -> dict[frozenset[str], audit.Duplicate]
     return {frozenset((d.entry_a, d.entry_b)): d for d in found}
 
 
-def test_duplicates_are_the_entry_pairs_reaching_high_and_conflicts_differ_in_answer(faq) -> None:  # type: ignore[no-untyped-def]
+def test_duplicates_are_the_entry_pairs_reaching_high_and_conflicts_differ_in_answer(faq) -> None:
     _, encoder, service = faq
     encoded = len(encoder.encoded_texts)
     found = audit.compute(service, "default")
@@ -60,7 +60,7 @@ def test_duplicates_are_the_entry_pairs_reaching_high_and_conflicts_differ_in_an
     assert body["thresholds"] == {"high": 0.9, "medium": 0.7, "duplicate": 0.9}  # no duplicate fit
 
 
-def test_the_collections_own_high_threshold_decides(faq) -> None:  # type: ignore[no-untyped-def]
+def test_the_collections_own_high_threshold_decides(faq) -> None:
     sessions, _, service = faq
     with sessions.begin() as session:  # 退款多久能到账 ~ 退款多久到账 is 0.859
         repository.get_collection(session, "default").bands = {"high": 0.85, "medium": 0.7,
@@ -71,7 +71,7 @@ def test_the_collections_own_high_threshold_decides(faq) -> None:  # type: ignor
     assert found[frozenset({"refund", "refund-eta"})].score == pytest.approx(0.859, abs=1e-3)
 
 
-def test_misfiled_similar_questions_sit_closer_to_another_entry(faq) -> None:  # type: ignore[no-untyped-def]
+def test_misfiled_similar_questions_sit_closer_to_another_entry(faq) -> None:
     _, _, service = faq
     found = {(m.entry_id, m.question): m for m in audit.compute(service, "default").misfiled}
     # 多久发货 under ship-old is ship's question word for word: misfiled (and a conflict)
@@ -84,7 +84,7 @@ def test_misfiled_similar_questions_sit_closer_to_another_entry(faq) -> None:  #
     assert ("service", "多久能收到货") not in found and ("invoice", "发票怎么开") not in found
 
 
-def test_unreached_entries_come_from_the_first_hits_of_the_log(faq) -> None:  # type: ignore[no-untyped-def]
+def test_unreached_entries_come_from_the_first_hits_of_the_log(faq) -> None:
     sessions, _, service = faq
     found = audit.compute(service, "default")
     assert found.unreached is None and found.searches == 0
@@ -103,7 +103,7 @@ def test_unreached_entries_come_from_the_first_hits_of_the_log(faq) -> None:  # 
     assert off.unreached is None and "search log is off" in (off.unreached_reason or "")
 
 
-def test_unknown_collections_and_too_many_questions_are_refused(faq, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_unknown_collections_and_too_many_questions_are_refused(faq, monkeypatch) -> None:
     _, _, service = faq
     with pytest.raises(NotFoundError, match="'nope' does not exist"):
         audit.compute(service, "nope")
@@ -112,7 +112,7 @@ def test_unknown_collections_and_too_many_questions_are_refused(faq, monkeypatch
         audit.compute(service, "default")
 
 
-def test_blocks_give_the_same_answer_as_one_matrix(faq, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_blocks_give_the_same_answer_as_one_matrix(faq, monkeypatch) -> None:
     _, _, service = faq
     whole = audit.compute(service, "default").as_json()
     monkeypatch.setattr(audit, "CELLS", 1)  # one row per block

@@ -15,7 +15,7 @@ from tests.indexer.test_reindex import QUIET, SAMPLE, write_source
 
 
 @pytest.fixture
-def built(settings, fake_encoder, tmp_path):  # type: ignore[no-untyped-def]
+def built(settings, fake_encoder, tmp_path):
     from indexer.reindex import reindex
     from search.store.db import open_database
 
@@ -27,7 +27,7 @@ def built(settings, fake_encoder, tmp_path):  # type: ignore[no-untyped-def]
     return settings, sessions, build
 
 
-def test_model_or_dimension_mismatch_names_the_difference(built) -> None:  # type: ignore[no-untyped-def]
+def test_model_or_dimension_mismatch_names_the_difference(built) -> None:
     settings, _, build = built
     with pytest.raises(IndexMismatchError, match="model_id: build has 'fake-model', configured 'other'"):
         open_build(build, settings.data_dir, identity_for(FakeEncoder(model_id="other")))
@@ -35,7 +35,7 @@ def test_model_or_dimension_mismatch_names_the_difference(built) -> None:  # typ
         open_build(build, settings.data_dir, identity_for(FakeEncoder(dim=32)))
 
 
-def test_flipped_bytes_are_caught_by_the_checksum(built) -> None:  # type: ignore[no-untyped-def]
+def test_flipped_bytes_are_caught_by_the_checksum(built) -> None:
     settings, _, build = built
     path = settings.data_dir / build.file
     data = bytearray(path.read_bytes())
@@ -45,7 +45,7 @@ def test_flipped_bytes_are_caught_by_the_checksum(built) -> None:  # type: ignor
         open_build(build, settings.data_dir, identity_for(FakeEncoder()))
 
 
-def test_vector_count_disagreement_is_reported(built) -> None:  # type: ignore[no-untyped-def]
+def test_vector_count_disagreement_is_reported(built) -> None:
     settings, sessions, build = built
     with sessions.begin() as session:
         session.execute(update(IndexBuild).values(vector_count=IndexBuild.vector_count + 1))
@@ -54,7 +54,7 @@ def test_vector_count_disagreement_is_reported(built) -> None:  # type: ignore[n
         open_build(build, settings.data_dir, identity_for(FakeEncoder()))
 
 
-def test_a_bad_new_build_does_not_take_down_the_good_one(built, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_a_bad_new_build_does_not_take_down_the_good_one(built, tmp_path) -> None:
     from indexer.reindex import reindex
 
     settings, sessions, good = built
@@ -72,7 +72,7 @@ def test_a_bad_new_build_does_not_take_down_the_good_one(built, tmp_path) -> Non
     assert service.search(SAMPLE[0]["question"], top_k=1).hits[0].external_id == SAMPLE[0]["id"]
 
 
-def test_a_fresh_process_with_only_a_bad_build_says_why(built) -> None:  # type: ignore[no-untyped-def]
+def test_a_fresh_process_with_only_a_bad_build_says_why(built) -> None:
     settings, sessions, build = built
     (settings.data_dir / build.file).write_bytes(b"")
     service = SearchService(settings, FakeEncoder(), sessions)

@@ -27,7 +27,7 @@ def minilm() -> tuple[str, Encoder]:
     return path, Encoder(ResolvedModel(path, profile, True), precision="fp32")
 
 
-def test_matches_sentence_transformers_on_real_weights(minilm) -> None:  # type: ignore[no-untyped-def]
+def test_matches_sentence_transformers_on_real_weights(minilm) -> None:
     from sentence_transformers import SentenceTransformer
 
     path, encoder = minilm
@@ -39,7 +39,7 @@ def test_matches_sentence_transformers_on_real_weights(minilm) -> None:  # type:
     assert distance.max() < 1e-4, distance
 
 
-def test_batching_under_a_token_budget_restores_input_order(bundled_encoder) -> None:  # type: ignore[no-untyped-def]
+def test_batching_under_a_token_budget_restores_input_order(bundled_encoder) -> None:
     one_by_one = np.stack([bundled_encoder.encode_queries([t])[0] for t in MIXED])
     budget, bundled_encoder.max_batch_tokens = bundled_encoder.max_batch_tokens, 40
     try:  # 40 tokens per batch forces several small batches
@@ -51,7 +51,7 @@ def test_batching_under_a_token_budget_restores_input_order(bundled_encoder) -> 
     assert np.allclose(batched, one_by_one, atol=2e-5)
 
 
-def test_long_input_is_encoded_and_reported_truncated(bundled_encoder) -> None:  # type: ignore[no-untyped-def]
+def test_long_input_is_encoded_and_reported_truncated(bundled_encoder) -> None:
     long_text = "我想咨询一下退款的问题。" * 170  # over 2,000 characters
     assert len(long_text) > 2000
     result = bundled_encoder.encode([long_text, "短句"], "passage")
@@ -61,28 +61,28 @@ def test_long_input_is_encoded_and_reported_truncated(bundled_encoder) -> None: 
 
 
 @pytest.mark.parametrize("bad", ["", "   \u3000\n", ["ok", ""], [None], 42, [b"bytes"], []])
-def test_bad_inputs_get_a_clear_error(bundled_encoder, bad) -> None:  # type: ignore[no-untyped-def]
+def test_bad_inputs_get_a_clear_error(bundled_encoder, bad) -> None:
     with pytest.raises(InvalidInputError):
         bundled_encoder.encode(bad)
 
 
-def test_zero_width_only_text_is_empty_after_normalisation(bundled_encoder) -> None:  # type: ignore[no-untyped-def]
+def test_zero_width_only_text_is_empty_after_normalisation(bundled_encoder) -> None:
     with pytest.raises(InvalidInputError, match="empty"):
         bundled_encoder.encode(["\u200b\u200d"])
 
 
-def test_query_and_passage_prefixes_differ_for_e5(bundled_encoder) -> None:  # type: ignore[no-untyped-def]
+def test_query_and_passage_prefixes_differ_for_e5(bundled_encoder) -> None:
     q = bundled_encoder.encode_queries(["退款多久到账"])[0]
     p = bundled_encoder.encode_passages(["退款多久到账"])[0]
     assert 0.8 < float(q @ p) < 0.9999
 
 
-def test_the_token_budget_per_forward_pass_follows_the_device(bundled_encoder) -> None:  # type: ignore[no-untyped-def]
+def test_the_token_budget_per_forward_pass_follows_the_device(bundled_encoder) -> None:
     # On the CPU big batches run slower per token (bench/encode_batching.py).
     assert bundled_encoder.device == "cpu" and bundled_encoder.max_batch_tokens == 4096
 
 
-def test_precision_timing_keeps_each_precisions_fastest_round(minilm, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_precision_timing_keeps_each_precisions_fastest_round(minilm, monkeypatch) -> None:
     """The precisions take turns and keep their best round, so a spell of load on the
     machine (here: three forward passes in a row slowed, on a clock of the test's own)
     does not decide the choice."""
@@ -94,7 +94,7 @@ def test_precision_timing_keeps_each_precisions_fastest_round(minilm, monkeypatc
     clock = {"now": 0.0, "calls": 0}
     real = encoder._encode_prepared
 
-    def encode(texts):  # type: ignore[no-untyped-def]
+    def encode(texts):
         clock["calls"] += 1
         clock["now"] += 10.0 if clock["calls"] in (6, 7, 8) else 0.1  # a spell of load
         return real(texts)
@@ -109,7 +109,7 @@ def test_precision_timing_keeps_each_precisions_fastest_round(minilm, monkeypatc
     assert encoder.precision == "fp32" and encoder.model is not None  # left as it was
 
 
-def test_the_forward_pass_runs_as_a_graph_that_gives_the_eager_models_vectors(minilm) -> None:  # type: ignore[no-untyped-def]
+def test_the_forward_pass_runs_as_a_graph_that_gives_the_eager_models_vectors(minilm) -> None:
     path, traced = minilm
     eager = Encoder(ResolvedModel(path, traced.profile, True), precision="fp32", traced=False)
     assert traced.traced and not eager.traced
@@ -118,7 +118,7 @@ def test_the_forward_pass_runs_as_a_graph_that_gives_the_eager_models_vectors(mi
     assert np.abs(traced.encode_queries(texts[:1]) - eager.encode_queries(texts[:1])).max() < 1e-6
 
 
-def test_a_first_start_times_the_precisions_then_traces_the_chosen_model(minilm, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_a_first_start_times_the_precisions_then_traces_the_chosen_model(minilm, tmp_path: Path) -> None:
     path, reference = minilm
     fresh = Encoder(ResolvedModel(path, reference.profile, True), precision="auto",
                     cache_dir=str(tmp_path))  # nothing cached: the precisions are timed here

@@ -23,7 +23,7 @@ def reads(monkeypatch: pytest.MonkeyPatch) -> list[list[int]]:
     seen: list[list[int]] = []
     real = hitrows.hit_rows
 
-    def counted(connection, ids):  # type: ignore[no-untyped-def]
+    def counted(connection, ids):
         seen.append(list(ids))
         return real(connection, ids)
     monkeypatch.setattr(hitrows, "hit_rows", counted)
@@ -31,7 +31,7 @@ def reads(monkeypatch: pytest.MonkeyPatch) -> list[list[int]]:
 
 
 @pytest.fixture
-def service(settings, tmp_path: Path) -> SearchService:  # type: ignore[no-untyped-def]
+def service(settings, tmp_path: Path) -> SearchService:
     encoder = FakeEncoder()
     sessions = open_database(settings.resolved_database_url)
     reindex(settings, sessions, encoder, write_source(tmp_path / "faq.jsonl", SAMPLE), "default",
@@ -49,7 +49,7 @@ def test_a_search_reads_the_database_only_for_hits_not_shown_before(service: Sea
         [(h.external_id, h.answer, h.matched_text) for h in first]
 
 
-def test_an_edited_entry_is_shown_as_it_is_now(service: SearchService, settings) -> None:  # type: ignore[no-untyped-def]
+def test_an_edited_entry_is_shown_as_it_is_now(service: SearchService, settings) -> None:
     entry = SAMPLE[0]
     before = service.search(entry["question"], top_k=1).hits[0]
     assert before.external_id == entry["id"] and before.answer == entry["answer"]
@@ -71,7 +71,7 @@ def test_the_rows_held_are_bounded_by_their_characters_least_recently_shown_firs
     table = {1: _row(1, "a" * 100), 2: _row(2, "b" * 100), 3: _row(3, "c" * 100), 4: _row(4, "d" * 5000)}
     asked: list[list[int]] = []
 
-    def read(connection, ids):  # type: ignore[no-untyped-def]
+    def read(connection, ids):
         asked.append(list(ids))
         return {p: table[p] for p in ids if p in table}
     monkeypatch.setattr(hitrows, "hit_rows", read)

@@ -27,7 +27,7 @@ def test_small_sets_use_exact_flat_search() -> None:
     assert np.allclose(scores[:, 0], 1.0, atol=1e-5)  # cosine with itself
 
 
-def test_a_few_queries_run_on_the_calling_thread_and_the_setting_is_made_once(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_a_few_queries_run_on_the_calling_thread_and_the_setting_is_made_once(monkeypatch) -> None:
     """OpenMP's team size is set per thread: a question alone runs on its thread, a big
     batch on every core, and a search does not set again what its thread already has."""
     import faiss

@@ -24,7 +24,7 @@ from tests.indexer.test_reindex import QUIET, SAMPLE, write_source
 
 
 @pytest.fixture
-def served(settings, tmp_path):  # type: ignore[no-untyped-def]
+def served(settings, tmp_path):
     sessions = open_database(settings.resolved_database_url)
     reindex(settings, sessions, FakeEncoder(), write_source(tmp_path / "faq.jsonl", SAMPLE),
             "default", console=QUIET)
@@ -35,7 +35,7 @@ def served(settings, tmp_path):  # type: ignore[no-untyped-def]
     return settings, sessions, service, settings.data_dir / build.file
 
 
-def test_build_files_are_written_read_only(served) -> None:  # type: ignore[no-untyped-def]
+def test_build_files_are_written_read_only(served) -> None:
     *_, path = served
     assert not os.stat(path).st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH)
 
@@ -46,7 +46,7 @@ def overwrite(path: Path, data: bytes) -> None:
 
 
 @pytest.mark.parametrize("damage", ["truncate", "overwrite", "remove"])
-def test_a_changed_file_is_reported_and_not_served(served, damage: str) -> None:  # type: ignore[no-untyped-def]
+def test_a_changed_file_is_reported_and_not_served(served, damage: str) -> None:
     settings, _, service, path = served
     size = path.stat().st_size
     if damage == "truncate":
@@ -65,7 +65,7 @@ def test_a_changed_file_is_reported_and_not_served(served, damage: str) -> None:
     assert str(settings.data_dir) not in service.registry.errors["default"]
 
 
-def test_a_restored_file_is_served_again(served) -> None:  # type: ignore[no-untyped-def]
+def test_a_restored_file_is_served_again(served) -> None:
     _, _, service, path = served
     original = path.read_bytes()
     overwrite(path, b"x" * len(original))
@@ -93,14 +93,14 @@ print(index.search(loaded, queries, 3)[1].tolist())
 """
 
 
-def test_truncating_the_file_of_a_loaded_index_does_not_crash_the_process(served) -> None:  # type: ignore[no-untyped-def]
+def test_truncating_the_file_of_a_loaded_index_does_not_crash_the_process(served) -> None:
     *_, path = served
     done = subprocess.run([sys.executable, "-c", PROBE, str(path)], cwd=REPO,
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, (done.returncode, done.stderr[-2000:])  # -7 would be SIGBUS
 
 
-def test_indexed_vectors_stay_right_after_a_restart(served) -> None:  # type: ignore[no-untyped-def]
+def test_indexed_vectors_stay_right_after_a_restart(served) -> None:
     """Changed entries log removals of passages added after the build as well; those
     must not be subtracted from the served count once more."""
     settings, sessions, _, _ = served

@@ -52,7 +52,7 @@ def sample(n: int) -> list[dict]:
             (REPO / "data" / "faq_sample.jsonl").read_text("utf-8").splitlines()[:n]]
 
 
-def test_an_unfiltered_search_reads_only_the_hits_shown(settings, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_an_unfiltered_search_reads_only_the_hits_shown(settings, tmp_path: Path) -> None:
     rows = sample(40)
     sessions, encoder, service = index_faq(settings, tmp_path, rows)
     statements: list[tuple] = []  # (statement, parameters)
@@ -72,7 +72,7 @@ def test_an_unfiltered_search_reads_only_the_hits_shown(settings, tmp_path: Path
         event.remove(engine, "before_cursor_execute", listen)
 
 
-def test_a_write_reaches_the_table_and_the_next_search(settings, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_a_write_reaches_the_table_and_the_next_search(settings, tmp_path: Path) -> None:
     rows = sample(20)
     sessions, encoder, service = index_faq(settings, tmp_path, rows)
     writer = DocumentWriter(settings, encoder, sessions)

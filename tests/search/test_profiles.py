@@ -49,14 +49,14 @@ def test_unknown_directory_without_pooling_needs_it_said(tmp_path: Path) -> None
 
 def test_unknown_hub_id_needs_pooling() -> None:
     with pytest.raises(ConfigError, match="SEMSEARCH_POOLING"):
-        resolve_model(Settings(model="someone/unknown-model", _env_file=None))  # type: ignore[call-arg]
-    resolved = resolve_model(Settings(model="someone/unknown-model", pooling="cls", _env_file=None))  # type: ignore[call-arg]
+        resolve_model(Settings(model="someone/unknown-model", _env_file=None))
+    resolved = resolve_model(Settings(model="someone/unknown-model", pooling="cls", _env_file=None))
     assert resolved.profile.pooling == "cls" and not resolved.local
 
 
 def test_missing_local_directory_is_a_clear_error() -> None:
     with pytest.raises(ConfigError, match="does not exist"):
-        resolve_model(Settings(model="/nonexistent/model", _env_file=None))  # type: ignore[call-arg]
+        resolve_model(Settings(model="/nonexistent/model", _env_file=None))
 
 
 def test_calibrated_thresholds_override_the_builtin_ones(tmp_path: Path) -> None:

@@ -28,12 +28,12 @@ def test_density_skips_the_entry_itself_and_empty_slots() -> None:
 class CountingStore(FaissCollectionIndex):
     searches = 0
 
-    def search(self, queries, k, allowed=None, **kw):  # type: ignore[no-untyped-def]
+    def search(self, queries, k, allowed=None, **kw):
         self.searches += 1
         return super().search(queries, k, allowed, **kw)
 
 
-def test_densities_are_kept_for_the_build_and_computed_for_written_passages(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_densities_are_kept_for_the_build_and_computed_for_written_passages(monkeypatch) -> None:
     from search import hubness
 
     monkeypatch.setattr(hubness, "DRIFT", 0.1)  # 2 of 21 passages may change
@@ -46,7 +46,7 @@ def test_densities_are_kept_for_the_build_and_computed_for_written_passages(monk
     cache = DensityCache()
     wanted, owners = np.arange(3), np.arange(3)  # each passage its own entry
 
-    def densities(pids, vecs, own):  # type: ignore[no-untyped-def]
+    def densities(pids, vecs, own):
         return cache.densities(store, np.asarray(pids), np.asarray(vecs), np.asarray(own), k=3).tolist()
     first = densities(wanted, vectors[:3], owners)
     exact = np.sort(np.delete(vectors @ vectors[0], 0))[::-1][:3].mean()
@@ -65,7 +65,7 @@ def test_densities_are_kept_for_the_build_and_computed_for_written_passages(monk
     assert store.searches == 4
 
 
-def test_a_build_saves_the_densities_a_search_would_compute(settings, fake_encoder, tmp_path: Path,  # type: ignore[no-untyped-def]
+def test_a_build_saves_the_densities_a_search_would_compute(settings, fake_encoder, tmp_path: Path,
                                                             monkeypatch) -> None:
     """Every passage's density is computed with the build, equal to the query-time one
     (siblings left out), and a server that read them makes no search for densities."""
@@ -122,7 +122,7 @@ TABLE = {
 
 
 @pytest.fixture
-def hub_service(settings, tmp_path: Path):  # type: ignore[no-untyped-def]
+def hub_service(settings, tmp_path: Path):
     encoder = TableEncoder(TABLE)
     rows = [{"id": f"e{i}", "question": q, "answer": "…"} for i, q in enumerate(TABLE) if q != QUERY]
     sessions = open_database(settings.resolved_database_url)
@@ -134,7 +134,7 @@ def hub_service(settings, tmp_path: Path):  # type: ignore[no-untyped-def]
     return service
 
 
-def test_hybrid_ranking_demotes_a_hub_and_keeps_the_raw_cosine(hub_service) -> None:  # type: ignore[no-untyped-def]
+def test_hybrid_ranking_demotes_a_hub_and_keeps_the_raw_cosine(hub_service) -> None:
     dense = hub_service(retrieval_mode="dense").search(QUERY, top_k=2).hits
     plain = hub_service(retrieval_mode="hybrid", hybrid_weight=0.0, hubness_weight=0.0)
     corrected = hub_service(retrieval_mode="hybrid", hybrid_weight=0.0).search(QUERY, top_k=2).hits
@@ -144,7 +144,7 @@ def test_hybrid_ranking_demotes_a_hub_and_keeps_the_raw_cosine(hub_service) -> N
     assert {h.question: h.score for h in corrected} == by_question  # scores stay cosines
 
 
-def test_several_high_entries_are_ambiguous(settings, fake_encoder, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_several_high_entries_are_ambiguous(settings, fake_encoder, tmp_path: Path) -> None:
     rows = [{"id": "a", "question": "忘记密码怎么办", "answer": "重置"},
             {"id": "b", "question": "忘记密码怎么办？", "answer": "找回"},
             {"id": "c", "question": "发票怎么开", "answer": "在订单页"}]
@@ -160,7 +160,7 @@ def test_several_high_entries_are_ambiguous(settings, fake_encoder, tmp_path: Pa
     assert service.search("忘记密码怎么办", filters=SearchFilters(min_band="high")).hits == []
 
 
-def test_the_first_hits_do_not_depend_on_top_k(settings, fake_encoder, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_the_first_hits_do_not_depend_on_top_k(settings, fake_encoder, tmp_path: Path) -> None:
     sessions = open_database(settings.resolved_database_url)
     reindex(settings, sessions, fake_encoder, write_source(tmp_path / "faq.jsonl", SAMPLE),
             "default", console=QUIET)
