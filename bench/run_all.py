@@ -2,9 +2,10 @@
 
 Each script runs as its own process (one model or index in memory at a time), with the
 arguments below, its output shown and kept in bench/results/logs/, and a time limit.
-The defaults are sized for a 2-core machine: a full run takes about 55 minutes, a quick
-run (``--quick``, passed on to every script) a few. The run fails (exit 1) when a script
-fails or runs out of time, or when any HTTP request of the load benchmarks failed.
+The defaults are sized for a 2-core machine: a full run took about 40 minutes on the one
+of docs/performance.md, a quick run (``--quick``, passed on to every script) a few. The
+run fails (exit 1) when a script fails or runs out of time, or when any HTTP request of
+the load benchmarks failed.
 Run it on an otherwise idle machine: the scripts measure with every core.
 
 bench/quality.py (search quality) is not part of it: its first run encodes whole
