@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from indexer import bands
+from indexer.gate import Borrowed
 from indexer.reindex import reindex
 from search.builds import active_build
 from search.errors import QualityGateError
@@ -129,3 +130,19 @@ def test_a_collection_ranking_is_served_where_the_server_can(with_testset) -> No
     bands.store(sessions, settings, "default", prior, "manual", keep_ranking=True)
     with sessions() as session:
         assert repository.get_collection(session, "default").bands["ranking"]["mode"] == "lexical"
+
+
+def test_a_borrowed_session_hands_out_the_open_transaction_and_leaves_it_open(with_testset) -> None:
+    """What the gate lends the search side: begin() writes into the reindex's transaction,
+    which commits or rolls back with the build, not when the block ends."""
+    _, sessions, questions = with_testset
+    with sessions() as session:
+        coll_id = repository.get_collection(session, "default").id
+        with Borrowed(session).begin() as lent:
+            assert lent is session
+            testsets.add(lent, coll_id, [testsets.Labelled("新的问题", ())])
+        assert session.in_transaction()
+        assert len(testsets.load(session, coll_id)) == len(questions) + 1
+        session.rollback()
+    with sessions() as session:
+        assert len(testsets.load(session, coll_id)) == len(questions)
