@@ -27,8 +27,9 @@ async def get_settings_dep(request: Request) -> Settings:
     return request.app.state.settings
 
 
-async def require_write_key(request: Request, authorization: Annotated[str | None, Header()] = None,
-                      x_api_key: Annotated[str | None, Header()] = None) -> None:
+async def require_write_key(request: Request,
+                            authorization: Annotated[str | None, Header()] = None,
+                            x_api_key: Annotated[str | None, Header()] = None) -> None:
     """Write routes need one of ``SEMSEARCH_API_KEYS`` when any is configured."""
     keys = request.app.state.settings.api_key_list
     if not keys:

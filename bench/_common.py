@@ -74,9 +74,10 @@ def median(values: Sequence[float]) -> float:
     return float(statistics.median(values)) if values else float("nan")
 
 
-def rss_bytes() -> int:
-    """Current resident set size of this process (Linux /proc; no psutil needed)."""
-    with open("/proc/self/statm") as handle:
+def rss_bytes(pid: int | str = "self") -> int:
+    """Current resident set size of this process, or of process ``pid`` (Linux /proc; no
+    psutil needed)."""
+    with open(f"/proc/{pid}/statm") as handle:
         return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 

@@ -272,7 +272,7 @@ def service_latency(settings: Any, encoder: Any, sessions: Any, mode: str,
 def fresh_server(data_dir: Path, query: str) -> dict[str, float]:
     """A new ``semsearch serve`` over the build, as a deployment starts one (the bundled
     model, the default hybrid mode): seconds from its launch to its first answer, and its
-    resident memory (VmRSS) then."""
+    resident memory then."""
     began = time.perf_counter()
     server = start(data_dir, SERVER_PORT)
     try:
@@ -280,11 +280,10 @@ def fresh_server(data_dir: Path, query: str) -> dict[str, float]:
                             json={"query": query, "top_k": 5}, timeout=300)
         answer.raise_for_status()
         first_answer_s = time.perf_counter() - began
-        with open(f"/proc/{server.pid}/status") as status:
-            rss_kib = next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
+        rss = C.rss_bytes(server.pid)
     finally:
         stop([server])
-    return {"first_answer_s": first_answer_s, "rss_gib": rss_kib / 2**20}
+    return {"first_answer_s": first_answer_s, "rss_gib": rss / 2**30}
 
 
 # --- the real encoder, for the extrapolation ------------------------------------------

@@ -6,8 +6,8 @@ are BM25 as Lucene (and bm25s) compute it, k1 1.5 and b 0.75, from the corpus
 statistics of the moment.
 
 The index is inverted: per term, the passages holding it (slot, term frequency, passage
-length), so a query reads only the postings of its own terms (``search.bm25`` scores a
-query, reading as little of them as the top k needs). A passage's slot is its row in the index; its
+length), so a query reads only the postings of its own terms (``search.bm25`` adds them
+into one score array per query). A passage's slot is its row in the index; its
 terms are kept too (the forward index), so that an online write adds or removes one
 passage's postings instead of rebuilding anything. The postings of a build are one set
 of flat arrays (``_Base``); a term an online write touches gets arrays of its own.
