@@ -1,4 +1,4 @@
-"""BM25 over jieba words and character n-grams: the lexical signal fused with dense scores.
+"""BM25 over jieba words (jieba-rs) and character n-grams: the lexical signal fused with dense scores.
 
 Dense models miss exact rare terms (product names, error codes, drug names) that a
 keyword match catches, and vice versa for paraphrases; fusing both beats either. Scores
@@ -18,7 +18,6 @@ the passages that are new (:meth:`LexicalIndex.build` with ``reuse``).
 """
 from __future__ import annotations
 
-import logging
 import math
 import threading
 from collections import Counter
@@ -40,16 +39,14 @@ _STOP = (set("的了吗呢啊吧呀嘛哦么哈嗯喔哇呗啦")
 
 @lru_cache(maxsize=1)
 def _jieba() -> ModuleType:
-    import jieba
+    import rjieba  # jieba-rs: jieba's dictionary and algorithm, a dozen times faster
 
-    jieba.setLogLevel(logging.WARNING)  # it announces its dictionary cache on stderr
-    jieba.initialize()
-    return jieba
+    return rjieba
 
 
 def warm_up() -> None:
-    """Load jieba's dictionary now (half a second), e.g. while the model loads."""
-    _jieba()
+    """Load jieba's dictionary now (a tenth of a second), e.g. while the model loads."""
+    _jieba().cut_for_search("")
 
 
 def tokenize(text: str) -> list[str]:
@@ -58,7 +55,7 @@ def tokenize(text: str) -> list[str]:
     word segmentation of a query and a passage differ (colloquial text, typos, terms
     missing from jieba's dictionary): the classic indexing unit of Chinese retrieval."""
     lowered = text.lower()
-    words = [t.strip() for t in _jieba().lcut_for_search(lowered)]
+    words = [t.strip() for t in _jieba().cut_for_search(lowered)]
     chars = [c for c in lowered if not c.isspace() and c not in _STOP]
     grams = ["#" + c for c in chars] + ["#" + a + b for a, b in zip(chars, chars[1:])]
     return [t for t in words if t and t not in _STOP] + grams
@@ -67,7 +64,7 @@ def tokenize(text: str) -> list[str]:
 K1, B = 1.5, 0.75
 _EMPTY = "\u0000"  # a passage without tokens still counts in the corpus statistics
 # Bump when tokenize() changes: a saved index of another version is not read.
-FORMAT = 1
+FORMAT = 2  # 2: jieba-rs, which keeps a hyphenated latin word (covid-19) whole
 _NO_SLOTS = np.zeros(0, np.int32)
 _NO_VALUES = np.zeros(0, np.float32)
 
@@ -129,6 +126,7 @@ class LexicalIndex:
         self._lengths = _NO_VALUES  # slot -> number of tokens
         self._used = 0  # slots handed out
         self._slot_of: dict[int, int] = {}
+        self._by_pid = (np.zeros(0, np.int64), np.zeros(0, np.int64))  # see _set_base
         self._total_length = 0
         self._lock = threading.Lock()  # writers only
         self._bulk((pid, tokenize(text) or [_EMPTY]) for pid, text in passages)
@@ -198,6 +196,8 @@ class LexicalIndex:
         self._lengths = base.lengths
         self._used = len(base.pids)
         self._slot_of = dict(zip(base.pids.tolist(), range(len(base.pids))))
+        order = np.argsort(base.pids, kind="stable")  # the build's slots by passage id
+        self._by_pid = (base.pids[order], order)
         self._total_length = int(base.lengths.sum())
 
     # --- online writes ----------------------------------------------------------------
@@ -287,9 +287,20 @@ class LexicalIndex:
                              offset=K1 * (1 - B), size=len(self._pids), allowed=allowed)
 
     def _slots(self, pids: np.ndarray) -> np.ndarray:
-        """The slot of each passage id, -1 for one not indexed."""
-        slot_of = self._slot_of
-        return np.fromiter((slot_of.get(p, -1) for p in pids.tolist()), np.int64, len(pids))
+        """The slot of each passage id, -1 for one not indexed: the build's passages by
+        binary search, those written online from the map."""
+        sorted_pids, slots_of = self._by_pid
+        out = np.full(len(pids), -1, np.int64)
+        if len(sorted_pids):
+            at = np.minimum(np.searchsorted(sorted_pids, pids), len(sorted_pids) - 1)
+            built = sorted_pids[at] == pids
+            slots = slots_of[at[built]]
+            out[built] = np.where(self._pids[slots] == pids[built], slots, -1)  # -1: removed
+        if self._used > len(sorted_pids):  # passages written online
+            slot_of = self._slot_of
+            for i in np.flatnonzero(out < 0).tolist():
+                out[i] = slot_of.get(int(pids[i]), -1)
+        return out
 
     def _allowed_mask(self, allowed: np.ndarray, size: int) -> np.ndarray:
         mask = np.zeros(size, bool)

@@ -88,6 +88,23 @@ def test_lexical_index_scores_shared_terms_and_follows_changes() -> None:
     assert index.scores("退款", allowed=np.array([2, 3])).at(np.array([4])).tolist() == [0]
 
 
+def test_a_hyphenated_latin_term_is_a_word_and_an_older_tokeniser_s_index_is_not_read(
+        tmp_path, monkeypatch) -> None:
+    """Error codes and product names such as ``E-102`` stay one word (their parts too), and
+    an index saved by the previous tokeniser (jieba, which split them) is not read: its
+    terms would not match a query's."""
+    from search import lexical
+
+    assert {"e-102", "错误码"} <= set(tokenize("E-102 错误码是什么意思"))
+    index = LexicalIndex([(1, "提示 E-102 错误"), (2, "提示 E-103 错误")])
+    assert [pid for pid, _ in index.scores("e-102").top(2)][0] == 1
+    monkeypatch.setattr(lexical, "FORMAT", lexical.FORMAT - 1)
+    index.save(tmp_path / "old.npz")
+    monkeypatch.undo()
+    with pytest.raises(ValueError, match="format"):
+        LexicalIndex.load(tmp_path / "old.npz")
+
+
 def test_dedup_defaults_to_the_stricter_of_high_and_the_duplicate_threshold() -> None:
     from search.grouping import default_threshold
 
