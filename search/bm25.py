@@ -16,6 +16,9 @@ if TYPE_CHECKING:
     from .lexical import LexicalIndex, _Postings
 
 
+_TOGETHER = 4096  # postings shorter than this are scored together with the query's others
+
+
 class QueryTerm(NamedTuple):
     term: int  # term id
     weight: float  # idf × how often the query holds the term: the most the term adds
@@ -33,33 +36,48 @@ class LexicalScores:
         self._scale, self._offset = np.float32(scale), np.float32(offset)
         self._scores: np.ndarray | None = None  # every slot's score, once asked for
 
-    def _part(self, term: QueryTerm) -> tuple[np.ndarray, np.ndarray]:
-        """(slots, score) of the term's postings, leaving out slots written after the
-        query began."""
-        p = term.postings
-        slots, tfs, lengths = p.slots[:p.size], p.tfs[:p.size], p.lengths[:p.size]
-        part = lengths * self._scale  # tf / (tf + k1 (1 - b + b len / average)) × weight
-        part += self._offset
-        part += tfs
-        np.divide(tfs, part, out=part)
-        part *= np.float32(term.weight)
-        if p.top >= self._size:
-            inside = slots < self._size
-            slots, part = slots[inside], part[inside]
-        return slots, part
-
     # --- every passage's score: computed once, on first use --------------------------
     def _all(self) -> np.ndarray:
         """The score of every slot below the query's size (0 outside ``allowed``)."""
         if self._scores is None:
             out = np.zeros(self._size, np.float32)
-            for term in self._terms:
-                slots, part = self._part(term)
+            # A question has some twenty terms, most with short postings: those are scored
+            # in one pass; a long one on its own, which saves copying it.
+            short = [t for t in self._terms if t.postings.size < _TOGETHER]
+            groups = ([short] if short else []) + [[t] for t in self._terms
+                                                    if t.postings.size >= _TOGETHER]
+            for group in groups:
+                slots, part = self._postings(group)
                 np.add.at(out, slots, part)  # a term names a slot once; add.at is the fast one
             if self._allowed is not None:
                 out = np.where(self._index._allowed_mask(self._allowed, len(out)), out, 0)
             self._scores = out
         return self._scores
+
+    def _postings(self, terms: list[QueryTerm]) -> tuple[np.ndarray, np.ndarray]:
+        """(slot, score) of each posting of ``terms``, leaving out slots written after
+        the query began."""
+        posted = [t.postings for t in terms]
+        weight: np.floating | np.ndarray
+        if len(posted) == 1:
+            p = posted[0]
+            slots, tfs, part = p.slots[:p.size], p.tfs[:p.size], p.lengths[:p.size] * self._scale
+            weight = np.float32(terms[0].weight)
+        else:
+            slots = np.concatenate([p.slots[:p.size] for p in posted])
+            tfs = np.concatenate([p.tfs[:p.size] for p in posted])
+            part = np.concatenate([p.lengths[:p.size] for p in posted])
+            part *= self._scale
+            weight = np.repeat(np.asarray([t.weight for t in terms], np.float32),
+                               [p.size for p in posted])
+        part += self._offset  # tf / (tf + k1 (1 - b + b len / average)) × weight
+        part += tfs
+        np.divide(tfs, part, out=part)
+        part *= weight
+        if max(p.top for p in posted) >= self._size:
+            inside = slots < self._size
+            slots, part = slots[inside], part[inside]
+        return slots, part
 
     def top(self, k: int) -> list[tuple[int, float]]:
         """The ``k`` best (passage id, score) pairs, best first."""

@@ -20,6 +20,14 @@ def _ranks(values: np.ndarray) -> np.ndarray:
     return ranks
 
 
+def group_starts(grouped: np.ndarray) -> np.ndarray:
+    """Where each run of equal values of ``grouped`` (sorted) begins."""
+    new = np.empty(len(grouped), bool)
+    new[:1] = True
+    np.not_equal(grouped[1:], grouped[:-1], out=new[1:])
+    return np.flatnonzero(new)
+
+
 def merge_entries(entries: np.ndarray, cosines: np.ndarray,
                   merge: str) -> tuple[np.ndarray, np.ndarray]:
     """(entry ids ascending, the dense score of each) from passages' ``cosines``, each
@@ -33,12 +41,12 @@ def merge_entries(entries: np.ndarray, cosines: np.ndarray,
         return np.zeros(0, np.int64), np.zeros(0)
     order = np.lexsort((-cosines, entries))
     grouped, values = entries[order], np.asarray(cosines, np.float64)[order]
-    starts = np.flatnonzero(np.r_[True, grouped[1:] != grouped[:-1]])
+    starts = group_starts(grouped)
     best = values[starts]
     if merge == "max":
         return grouped[starts], best
-    sizes = np.diff(np.r_[starts, len(grouped)])
-    second = np.where(sizes > 1, values[np.minimum(starts + 1, len(values) - 1)], best)
+    second_at = np.minimum(starts + 1, len(values) - 1)
+    second = np.where(grouped[second_at] == grouped[starts], values[second_at], best)
     return grouped[starts], (best + second) / 2
 
 

@@ -62,7 +62,7 @@ def build_densities(search: Callable[[np.ndarray, int], tuple[np.ndarray, np.nda
     for start in range(0, n, batch):
         part = slice(start, start + batch)
         scores, found = search(vectors[part], depth)
-        at = np.searchsorted(sorted_ids, found).clip(0, n - 1)
+        at = np.minimum(np.searchsorted(sorted_ids, found), n - 1)
         neighbour = (found >= 0) & (sorted_documents[at] != documents[part, None])
         neighbour &= np.cumsum(neighbour, axis=1) <= k  # the k best of them
         count = neighbour.sum(axis=1)
@@ -100,7 +100,7 @@ class _Known:
         if self.build is None or self.build[0] != k or not len(pids) or not len(self.build[1]):
             return out
         _, ids, values = self.build
-        at = np.searchsorted(ids, pids).clip(0, len(ids) - 1)
+        at = np.minimum(np.searchsorted(ids, pids), len(ids) - 1)
         hit = ids[at] == pids
         out[hit] = values[at[hit]]
         return out

@@ -69,7 +69,7 @@ class PassageTable:
         entries = np.full(len(pids), -1, np.int64)
         kinds = np.zeros(len(pids), np.int8)
         if len(self._ids):
-            at = np.searchsorted(self._ids, pids).clip(0, len(self._ids) - 1)
+            at = np.minimum(np.searchsorted(self._ids, pids), len(self._ids) - 1)
             held = self._ids[at] == pids
             entries[held], kinds[held] = self._entry[at[held]], self._kind[at[held]]
         if overlay.added or overlay.removed:

@@ -17,7 +17,7 @@ import numpy as np
 from .collections import Served
 from .config import Settings
 from .documents import PASSAGE_KINDS
-from .fusion import merge_entries, ranking_keys
+from .fusion import group_starts, merge_entries, ranking_keys
 from .hubness import DensityCache
 from .lexical import LexicalScores
 from .tuning import Ranking
@@ -94,7 +94,9 @@ class Ranker:
         keep = held | ~np.isnan(cos)  # the store may lag the table by a write
         passages, owners, vectors, cos, held = (passages[keep], owners[keep], vectors[keep],
                                                 cos[keep], held[keep])
-        cos = np.where(np.isnan(cos), vectors.astype(np.float64) @ query.vector, cos)
+        unknown = np.isnan(cos)  # passages the vector search did not return
+        if unknown.any():
+            cos[unknown] = vectors[unknown].astype(np.float64) @ query.vector
         ranking_cos = cos
         weight = self.settings.hubness_weight if query.ranking.mode == "hybrid" else 0.0
         if weight > 0 and held.any():
@@ -104,7 +106,7 @@ class Ranker:
         entries, dense = merge_entries(owners, ranking_cos, self.settings.merge)
         # per entry (ascending, as merge_entries): its best raw cosine, and that passage
         order = np.lexsort((passages, -cos, owners))
-        starts = np.flatnonzero(np.r_[True, owners[order][1:] != owners[order][:-1]])
+        starts = group_starts(owners[order])
         best = order[starts]
         lexical = np.zeros(len(entries))
         if bm25 is not None:
@@ -129,8 +131,8 @@ def _candidates(store: VectorStore, bm25: LexicalScores | None, query: Query,
         found = ids[0] >= 0
         pids, cosines = ids[0][found].astype(np.int64), scores[0][found].astype(np.float64)
     if bm25 is not None:
-        lexical = np.asarray([pid for pid, _ in bm25.top(k)], np.int64)
-        lexical = lexical[~np.isin(lexical, pids)]
+        dense = set(pids.tolist())
+        lexical = np.asarray([pid for pid, _ in bm25.top(k) if pid not in dense], np.int64)
         pids = np.concatenate([pids, lexical])
         cosines = np.concatenate([cosines, np.full(len(lexical), np.nan)])
     return pids, cosines
@@ -142,7 +144,7 @@ def _known_cosines(pids: np.ndarray, cosines: np.ndarray, wanted: np.ndarray) ->
     if not len(pids):
         return out
     order = np.argsort(pids)
-    at = np.searchsorted(pids[order], wanted).clip(0, len(pids) - 1)
+    at = np.minimum(np.searchsorted(pids[order], wanted), len(pids) - 1)
     found = pids[order][at] == wanted
     out[found] = cosines[order][at[found]]
     return out

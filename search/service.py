@@ -8,7 +8,6 @@ matching passages, so top_k results come back whenever that many entries match.
 """
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -132,7 +131,8 @@ class SearchService:
         ranked = self.ranker.collect(served, Query(normalized, vector, top_k, ranking, unit, allowed,
                                                    filters.category, filters.tags))
         # ``high`` needs one unambiguous first hit, so every candidate is banded
-        each = [tuning.thresholds(kind, self.thresholds) for kind in ranked.kinds]
+        of_kind = {kind: tuning.thresholds(kind, self.thresholds) for kind in set(ranked.kinds)}
+        each = [of_kind[kind] for kind in ranked.kinds]
         bands = top_bands(ranked.scores.tolist(), each)
         shown = [i for i, (band, _) in enumerate(bands)
                  if self._passes(float(ranked.scores[i]), band, filters)][:top_k]
@@ -169,10 +169,10 @@ class SearchService:
             band, ambiguous = bands[i]
             hits.append(SearchHit(
                 id=row.document_id, external_id=row.external_id, question=row.question,
-                answer=row.answer, category=row.category, tags=json.loads(row.tags_json or "[]"),
+                answer=row.answer, category=row.category, tags=list(row.tags),
                 score=round(float(ranked.scores[i]), 6), band=band, band_label=BAND_LABELS[band],
                 matched_text=row.text, matched_kind=row.kind,
-                metadata=json.loads(row.meta_json or "{}") or {}, ambiguous=ambiguous,
+                metadata=dict(row.metadata), ambiguous=ambiguous,
                 rank_score=round(float(ranked.rank[i]), 6)))
         return hits
 

@@ -165,7 +165,7 @@ def _members(sorted_ids: np.ndarray, ids: np.ndarray) -> np.ndarray:
     """Which of ``ids`` are in ``sorted_ids``."""
     if not len(sorted_ids):
         return np.zeros(len(ids), bool)
-    at = np.searchsorted(sorted_ids, ids).clip(0, len(sorted_ids) - 1)
+    at = np.minimum(np.searchsorted(sorted_ids, ids), len(sorted_ids) - 1)
     return sorted_ids[at] == ids
 
 

@@ -6,10 +6,11 @@ land together.
 """
 from __future__ import annotations
 
+import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from sqlalchemy import Text, bindparam, cast, delete, func, insert, or_, select
 from sqlalchemy.engine import Connection
@@ -250,8 +251,8 @@ class HitRow(NamedTuple):
     question: str
     answer: str
     category: str | None
-    tags_json: str | None  # decoded only for the hits shown (json.loads per row adds up)
-    meta_json: str | None
+    tags: tuple[str, ...]
+    metadata: Mapping[str, Any]  # shared by every search that shows the row: copy to change
 
 
 _HIT_ROWS = (
@@ -268,7 +269,8 @@ def hit_rows(connection: Connection, passage_ids: Sequence[int]) -> dict[int, Hi
     if not passage_ids:
         return {}
     rows = connection.execute(_HIT_ROWS, {"ids": [int(p) for p in passage_ids]})
-    return {int(r[0]): HitRow._make(r) for r in rows}
+    return {int(r[0]): HitRow(*r[:8], tuple(json.loads(r[8] or "[]")), json.loads(r[9] or "{}") or {})
+            for r in rows}
 
 
 def passages_by_id(session: Session, passage_ids: Sequence[int]) -> dict[int, tuple[int, str, str]]:

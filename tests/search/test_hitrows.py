@@ -63,7 +63,7 @@ def test_an_edited_entry_is_shown_as_it_is_now(service: SearchService, settings)
 
 
 def _row(pid: int, answer: str) -> HitRow:
-    return HitRow(pid, "question", "问题", pid, f"e{pid}", "问题", answer, None, None, None)
+    return HitRow(pid, "question", "问题", pid, f"e{pid}", "问题", answer, None, (), {})
 
 
 def test_the_rows_held_are_bounded_by_their_characters_least_recently_shown_first(
