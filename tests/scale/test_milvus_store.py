@@ -2,7 +2,6 @@
 filters as FAISS, read-after-write, the consistency guard, alias swaps and pruning."""
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 
@@ -111,7 +110,7 @@ def test_filters_run_inside_milvus(tmp_path, postgres) -> None:
     _, ids = store.search(vector, 50, None, tags=("防诈骗",))
     with sessions() as session:
         docs = repository.hit_rows(session.connection(), [int(i) for i in ids[0] if i >= 0]).values()
-    assert docs and all("防诈骗" in json.loads(d.tags_json) for d in docs)
+    assert docs and all("防诈骗" in d.tags for d in docs)
     hits = service.search("快递", top_k=5, filters=SearchFilters(category="物流")).hits
     assert len(hits) == 5 and {h.category for h in hits} == {"物流"}
 
