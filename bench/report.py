@@ -429,10 +429,12 @@ CLOSING = {
     "/v1/embeddings": "Both servers spend most of a request in the model; micro-batching "
                       "concurrent queries into one forward pass is what separates them.",
     "/v1/search requests/s": "Both routes encode the same questions in the same micro-batches; "
-                             "a search then ranks on the batcher's second thread (jieba and BM25, "
-                             "FAISS, hubness, the merge, the hit rows from memory) and answers a "
-                             "bigger response, on the two cores the encoder's threads use too. "
-                             "docs/search-speed.md has the side-by-side runs and what was tried.",
+                             "a search then ranks on the batcher's second thread (jieba-rs and "
+                             "BM25, FAISS, hubness, the merge, the hit rows from memory: about "
+                             "0.5 ms of CPU a search), one request of the batch after another, "
+                             "so its clients ask again later and the next forward passes are "
+                             "smaller. docs/search-speed.md has the side-by-side runs, the "
+                             "cost per thread and what was tried.",
 }
 
 
@@ -506,6 +508,8 @@ def render_page(results: dict[str, dict[str, Any]], images: dict[str, list[Path]
               "- `bench/index.py`: FAISS-only study of our three index kinds, with weakly "
               "clustered data where nprobe tuning has to work harder.",
               "- `bench/encode_batching.py`: batching strategies of the encoder.",
+              "- `bench/search_ab.py OTHER_CHECKOUT`: /v1/search against /v1/embeddings for "
+              "two checkouts side by side, to judge a change to the search path.",
               "- [search-speed.md](search-speed.md): where a search's time goes beside its "
               "encoding, and what was measured and dropped there (separate runs).", ""]
     closing = closing_notes(rows)
