@@ -2,7 +2,7 @@
 
 Each script runs as its own process (one model or index in memory at a time), with the
 arguments below, its output shown and kept in bench/results/logs/, and a time limit.
-The defaults are sized for a 2-core machine: a full run took about 40 minutes on the one
+The defaults are sized for a 2-core machine: a full run took 40 to 50 minutes on the one
 of docs/performance.md, a quick run (``--quick``, passed on to every script) a few. The
 run fails (exit 1) when a script fails or runs out of time, or when any HTTP request of
 the load benchmarks failed.
