@@ -10,6 +10,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from .arrays import group_starts
+
 RRF_K = 60  # the constant of Cormack et al.; damps the head of each ranking
 
 
@@ -18,14 +20,6 @@ def _ranks(values: np.ndarray) -> np.ndarray:
     ranks = np.empty(len(values), dtype=np.float64)
     ranks[order] = np.arange(1, len(values) + 1)
     return ranks
-
-
-def group_starts(grouped: np.ndarray) -> np.ndarray:
-    """Where each run of equal values of ``grouped`` (sorted) begins."""
-    new = np.empty(len(grouped), bool)
-    new[:1] = True
-    np.not_equal(grouped[1:], grouped[:-1], out=new[1:])
-    return np.flatnonzero(new)
 
 
 def merge_entries(entries: np.ndarray, cosines: np.ndarray,

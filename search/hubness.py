@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from . import npzfile
+from .arrays import find_sorted
 
 if TYPE_CHECKING:
     from .vectorstore import VectorStore
@@ -62,7 +63,7 @@ def build_densities(search: Callable[[np.ndarray, int], tuple[np.ndarray, np.nda
     for start in range(0, n, batch):
         part = slice(start, start + batch)
         scores, found = search(vectors[part], depth)
-        at = np.minimum(np.searchsorted(sorted_ids, found), n - 1)
+        at, _ = find_sorted(sorted_ids, found)
         neighbour = (found >= 0) & (sorted_documents[at] != documents[part, None])
         neighbour &= np.cumsum(neighbour, axis=1) <= k  # the k best of them
         count = neighbour.sum(axis=1)
@@ -100,8 +101,7 @@ class _Known:
         if self.build is None or self.build[0] != k or not len(pids) or not len(self.build[1]):
             return out
         _, ids, values = self.build
-        at = np.minimum(np.searchsorted(ids, pids), len(ids) - 1)
-        hit = ids[at] == pids
+        at, hit = find_sorted(ids, pids)
         out[hit] = values[at[hit]]
         return out
 

@@ -30,6 +30,7 @@ from typing import NamedTuple
 import numpy as np
 
 from . import npzfile
+from .arrays import find_sorted
 from .bm25 import LexicalScores, QueryTerm
 
 # Particles and punctuation carry no topic; everything else is left to BM25's IDF.
@@ -46,7 +47,7 @@ def _jieba() -> ModuleType:
 
 def warm_up() -> None:
     """Load jieba's dictionary now (a tenth of a second), e.g. while the model loads."""
-    _jieba().cut_for_search("")
+    _jieba()
 
 
 def tokenize(text: str) -> list[str]:
@@ -291,11 +292,9 @@ class LexicalIndex:
         binary search, those written online from the map."""
         sorted_pids, slots_of = self._by_pid
         out = np.full(len(pids), -1, np.int64)
-        if len(sorted_pids):
-            at = np.minimum(np.searchsorted(sorted_pids, pids), len(sorted_pids) - 1)
-            built = sorted_pids[at] == pids
-            slots = slots_of[at[built]]
-            out[built] = np.where(self._pids[slots] == pids[built], slots, -1)  # -1: removed
+        at, built = find_sorted(sorted_pids, pids)
+        slots = slots_of[at[built]]
+        out[built] = np.where(self._pids[slots] == pids[built], slots, -1)  # -1: removed
         if self._used > len(sorted_pids):  # passages written online
             slot_of = self._slot_of
             for i in np.flatnonzero(out < 0).tolist():

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .arrays import find_sorted
 from .documents import PASSAGE_KINDS
 
 KIND_CODES: dict[str, int] = {kind: code for code, kind in enumerate(PASSAGE_KINDS)}
@@ -68,10 +69,8 @@ class PassageTable:
         overlay = self._overlay
         entries = np.full(len(pids), -1, np.int64)
         kinds = np.zeros(len(pids), np.int8)
-        if len(self._ids):
-            at = np.minimum(np.searchsorted(self._ids, pids), len(self._ids) - 1)
-            held = self._ids[at] == pids
-            entries[held], kinds[held] = self._entry[at[held]], self._kind[at[held]]
+        at, held = find_sorted(self._ids, pids)
+        entries[held], kinds[held] = self._entry[at[held]], self._kind[at[held]]
         if overlay.added or overlay.removed:
             for i, pid in enumerate(pids.tolist()):
                 if pid in overlay.removed:

@@ -17,7 +17,8 @@ import numpy as np
 from .collections import Served
 from .config import Settings
 from .documents import PASSAGE_KINDS
-from .fusion import group_starts, merge_entries, ranking_keys
+from .arrays import find_sorted, group_starts
+from .fusion import merge_entries, ranking_keys
 from .hubness import DensityCache
 from .lexical import LexicalScores
 from .tuning import Ranking
@@ -144,7 +145,6 @@ def _known_cosines(pids: np.ndarray, cosines: np.ndarray, wanted: np.ndarray) ->
     if not len(pids):
         return out
     order = np.argsort(pids)
-    at = np.minimum(np.searchsorted(pids[order], wanted), len(pids) - 1)
-    found = pids[order][at] == wanted
+    at, found = find_sorted(pids[order], wanted)
     out[found] = cosines[order][at[found]]
     return out

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from . import index as faiss_index
+from .arrays import find_sorted
 
 
 @dataclass(frozen=True)
@@ -127,7 +128,7 @@ class FaissCollectionIndex:
             if online:
                 self._delta.remove_ids(np.asarray(online, dtype=np.int64))
                 self._delta_ids.difference_update(online)
-            in_base = ids[_members(self._base_ids, ids)]
+            in_base = ids[find_sorted(self._base_ids, ids)[1]]
             if len(in_base):
                 self._removed.update(int(i) for i in in_base)
                 self._removed_array = np.sort(np.fromiter(self._removed, dtype=np.int64))
@@ -135,9 +136,9 @@ class FaissCollectionIndex:
     def vectors(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         ids = np.asarray(ids, dtype=np.int64)
         removed = self._removed_array  # replaced, never mutated
-        in_base = _members(self._base_ids, ids)
+        in_base = find_sorted(self._base_ids, ids)[1]
         if len(removed):
-            in_base &= ~_members(removed, ids)
+            in_base &= ~find_sorted(removed, ids)[1]
         if in_base.all():
             return faiss_index.reconstruct(self.base, ids), in_base
         out = np.zeros((len(ids), self.info.dim), np.float32)
@@ -159,14 +160,6 @@ class FaissCollectionIndex:
                 return scores, ids
             d_scores, d_ids = faiss_index.search(self._delta, queries, k, allowed=allowed)
         return _merge(scores, ids, d_scores, d_ids, k)
-
-
-def _members(sorted_ids: np.ndarray, ids: np.ndarray) -> np.ndarray:
-    """Which of ``ids`` are in ``sorted_ids``."""
-    if not len(sorted_ids):
-        return np.zeros(len(ids), bool)
-    at = np.minimum(np.searchsorted(sorted_ids, ids), len(sorted_ids) - 1)
-    return sorted_ids[at] == ids
 
 
 def _merge(s1: np.ndarray, i1: np.ndarray, s2: np.ndarray, i2: np.ndarray,
