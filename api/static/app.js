@@ -959,28 +959,40 @@
     const answer = g.suggestion === "new_entry"
       ? h("input", { id: `insights-answer-${g.group_id}`, type: "text", placeholder: "新条目的答案（可稍后补）",
                      "data-testid": "insights-answer" }) : null;
-    const act = h("button", { type: "button", class: "btn primary small", "data-testid": "insights-apply",
-                              text: g.suggestion === "add_similar"
-                                ? `加为 ${g.entry_id} 的相似问题` : "新建条目" });
-    act.addEventListener("click", async () => {
-      act.disabled = true;
-      try {
-        const body = { group_id: g.group_id, action: g.suggestion, ...(since ? { since } : {}) };
-        // the entry the button names, even if the FAQ has changed since the list was read
-        if (g.suggestion === "add_similar") body.entry_id = g.entry_id;
-        if (answer && answer.value.trim()) body.answer = answer.value.trim();
-        const done = await api("POST", `/v1/collections/${encodeURIComponent(collection)}/insights/apply`, body);
-        const status = $("insights-status");
-        status.hidden = false;
-        status.textContent = g.suggestion === "add_similar"
-          ? `已把 ${done.added.length} 个问题加为 ${done.entry_id} 的相似问题。`
-          : `已新建条目 ${done.entry_id}：「${g.representative}」，含 ${done.added.length} 个相似问题。`;
-        await loadInsights();
-      } catch (err) {
-        act.disabled = false;
-        showError($("insights-error"), err);
-      }
-    });
+    // One button per way out: the suggestion, and for a group suggested as a new entry
+    // while an entry sits close (medium or better), adding it to that entry instead.
+    function applyButton(action, entryId, testid, primary) {
+      const button = h("button", { type: "button", class: primary ? "btn primary small" : "btn small",
+                                   "data-testid": testid,
+                                   text: action === "add_similar" ? `加为 ${entryId} 的相似问题` : "新建条目" });
+      button.addEventListener("click", async () => {
+        button.disabled = true;
+        try {
+          const body = { group_id: g.group_id, action, ...(since ? { since } : {}) };
+          // the entry the button names, even if the FAQ has changed since the list was read
+          if (action === "add_similar") body.entry_id = entryId;
+          if (action === "new_entry" && answer && answer.value.trim()) body.answer = answer.value.trim();
+          const done = await api("POST", `/v1/collections/${encodeURIComponent(collection)}/insights/apply`, body);
+          const status = $("insights-status");
+          status.hidden = false;
+          status.textContent = action === "add_similar"
+            ? `已把 ${done.added.length} 个问题加为 ${done.entry_id} 的相似问题。`
+            : `已新建条目 ${done.entry_id}：「${g.representative}」，含 ${done.added.length} 个相似问题。`;
+          await loadInsights();
+        } catch (err) {
+          button.disabled = false;
+          showError($("insights-error"), err);
+        }
+      });
+      return button;
+    }
+    const act = applyButton(g.suggestion, g.entry_id, "insights-apply", true);
+    const close = g.suggestion === "new_entry" && near && (near.band === "high" || near.band === "medium");
+    const instead = close ? applyButton("add_similar", near.entry_id, "insights-apply-nearest", false) : null;
+    // the passage the group reached, when it is not the entry's standard question
+    const via = near && near.matched_kind && near.matched_kind !== "question"
+      ? h("span", { class: "muted", "data-testid": "insights-via",
+                    text: `（经由${KIND_LABELS[near.matched_kind] || near.matched_kind}「${near.matched_text}」）` }) : null;
     return h("li", { class: "ht-row insights-group", "data-testid": "insights-group",
                      "data-group-id": g.group_id, "data-suggestion": g.suggestion },
       h("div", { class: "ig-head" },
@@ -989,14 +1001,14 @@
         g.disliked ? h("span", { class: "chip", title: "被标为「不对」的检索", text: `不对 ×${g.disliked}` }) : null),
       g.examples.length > 1 ? h("p", { class: "ig-examples muted", text: `其他问法：${g.examples.filter((q) => q !== g.representative).join(" · ")}` }) : null,
       near ? h("p", { class: "ig-nearest" }, h("span", { class: "muted", text: "最接近的条目：" }),
-        h("span", { class: "mono", text: near.entry_id }), ` ${near.question} `,
+        h("span", { class: "mono", text: near.entry_id }), ` ${near.question} `, via,
         h("span", { class: "score mono", text: fmt(near.score) }), badge(near.band)) : null,
       // an off-topic question (the weather) lands here too: say so rather than only
       // offering to make it an entry
       !near || near.band === "none" ? h("p", { class: "ig-unrelated muted", "data-testid": "insights-unrelated",
         text: "FAQ 里没有与它相关的条目：属于本业务就新建条目，与业务无关可不处理。" }) : null,
       h("div", { class: "ig-actions" },
-        answer ? h("label", { htmlFor: answer.id, class: "muted", text: "答案" }) : null, answer, act));
+        answer ? h("label", { htmlFor: answer.id, class: "muted", text: "答案" }) : null, answer, act, instead));
   }
 
   function setupInsights() {

@@ -667,6 +667,42 @@ def test_an_add_similar_button_adds_to_the_entry_it_names(page, live_server) -> 
         page.request.delete(base, params={"force": "true"})
 
 
+def test_a_new_entry_group_close_to_an_entry_can_join_it_instead(page, live_server) -> None:
+    """A group that reached an entry only through one of its similar questions is
+    suggested as a new entry; the page says which passage it reached and offers the
+    entry as the other way out."""
+    from playwright.sync_api import expect
+
+    base = "/v1/collections/page-near"
+    page.request.put(base)
+    page.request.put(base + "/documents/refund", data={
+        "question": "退款多久能到账", "answer": "三到五个工作日", "similar_questions": ["钱什么时候退回来"]})
+    try:
+        found = page.request.post("/v1/search", data={"query": "钱啥时候退回来",
+                                                      "collection": "page-near"}).json()
+        assert found["hits"][0]["matched_kind"] == "similar"
+        page.request.post("/v1/feedback", data={"search_id": found["search_id"], "helpful": False})
+        page.reload()
+        page.get_by_label("集合").select_option("page-near")
+        page.get_by_test_id("tab-insights").click()
+        group = page.get_by_test_id("insights-group").filter(has_text="钱啥时候退回来")
+        expect(group).to_have_count(1)
+        assert group.get_attribute("data-suggestion") == "new_entry"
+        expect(group.get_by_test_id("insights-via")).to_have_text("（经由相似问题「钱什么时候退回来」）")
+        expect(group.get_by_test_id("insights-apply")).to_have_text("新建条目")
+        instead = group.get_by_test_id("insights-apply-nearest")
+        expect(instead).to_have_text("加为 refund 的相似问题")
+        no_horizontal_overflow(page)
+        shot(page, "insights-near-1280x800.png")
+        instead.click()
+        expect(page.get_by_test_id("insights-status")).to_contain_text("已把 1 个问题加为 refund 的相似问题")
+        refund = page.request.get(f"{base}/documents/refund").json()
+        assert refund["similar_questions"] == ["钱什么时候退回来", "钱啥时候退回来"]
+        assert page.get_by_test_id("insights-error").is_hidden()
+    finally:
+        page.request.delete(base, params={"force": "true"})
+
+
 def test_entries_texts_and_audit_tabs(page, tmp_path) -> None:
     """条目管理 (find, add, edit, delete, upload, export), 去重/聚类 and FAQ 体检 on a
     collection of their own (the server is shared)."""

@@ -191,3 +191,34 @@ def test_calibration_falls_back_to_labelled_feedback(logged) -> None:
     assert by_query["地址填错了怎么改"] == ("address",) and len(by_query["退款几天到账"]) == 1
     done = bands.calibrate(settings, sessions, encoder, "default")
     assert done.fit.in_sample["n_questions"] == 4 and done.fit.in_sample["n_none_questions"] == 1
+
+
+def test_add_similar_needs_the_entry_s_standard_question_nearest(settings, tmp_path) -> None:
+    """A group whose centre lands on one of X's similar questions rather than on X's
+    standard question would hang a paraphrase on a paraphrase: a new entry is suggested,
+    and the nearest passage says which one it reached. The same group on X's standard
+    question passes."""
+    rows = [{**FAQ[0], "similar_questions": ["钱什么时候退回来"]}, FAQ[1]]
+    sessions, encoder, service = index_faq(settings, tmp_path, rows)
+
+    def log(questions: list[str], like: str) -> None:
+        vector = encoder.encode_queries([like])[0]
+        with sessions.begin() as session:
+            searchlog.write(session, [{
+                "id": uuid.uuid4().hex, "created_at": datetime.now(timezone.utc),
+                "collection": "default", "query": q, "normalized_query": q,
+                "top": [["refund", 0.99], ["address", 0.5]], "top_band": "medium",
+                "took_ms": 1.0, "user": None, "vector": vector.astype(np.float32).tobytes()}
+                for q in questions])
+
+    log(["钱啥时候退回来呀", "钱啥时候退回来嘛"], "钱什么时候退回来")
+    (group,) = insights.compute(service, "default").groups
+    assert group.nearest.entry_id == "refund" and group.nearest.score >= 0.9
+    assert (group.nearest.matched_kind, group.nearest.matched_text) == ("similar", "钱什么时候退回来")
+    assert group.suggestion == "new_entry" and group.entry_id is None
+    log(["退款啥时候到账呀", "退款啥时候到账嘛"], "退款多久到账")
+    by_question = {g.questions[0][:4]: g for g in insights.compute(service, "default").groups}
+    assert by_question["退款啥时"].nearest.matched_kind == "question"
+    assert by_question["退款啥时"].suggestion == "add_similar"
+    assert by_question["退款啥时"].entry_id == "refund"
+    assert by_question["钱啥时候"].suggestion == "new_entry"
