@@ -989,8 +989,9 @@
     const act = applyButton(g.suggestion, g.entry_id, "insights-apply", true);
     const close = g.suggestion === "new_entry" && near && (near.band === "high" || near.band === "medium");
     const instead = close ? applyButton("add_similar", near.entry_id, "insights-apply-nearest", false) : null;
-    // the passage the group reached, when it is not the entry's standard question
-    const via = near && near.matched_kind && near.matched_kind !== "question"
+    // the passage the group reached, when it is not the entry's standard question (and
+    // the entry is related at all: the passage an off-topic question lands on says nothing)
+    const via = near && near.band !== "none" && near.matched_kind && near.matched_kind !== "question"
       ? h("span", { class: "muted", "data-testid": "insights-via",
                     text: `（经由${KIND_LABELS[near.matched_kind] || near.matched_kind}「${near.matched_text}」）` }) : null;
     return h("li", { class: "ht-row insights-group", "data-testid": "insights-group",
