@@ -14,10 +14,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .arrays import find_sorted, group_starts
 from .collections import Served
 from .config import Settings
 from .documents import PASSAGE_KINDS
-from .arrays import find_sorted, group_starts
 from .fusion import merge_entries, ranking_keys
 from .hubness import DensityCache
 from .lexical import LexicalScores

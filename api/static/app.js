@@ -12,6 +12,8 @@
   const BAND_ACTIONS = { high: "可自动回答", medium: "建议人工确认", low: "仅作相关问题展示",
                          none: "转人工" };
   const BANDS = ["high", "medium", "low", "none"];
+  // whether ``band`` is ``floor`` or better (BANDS runs best first)
+  const atLeast = (band, floor) => BANDS.indexOf(band) >= 0 && BANDS.indexOf(band) <= BANDS.indexOf(floor);
   const KIND_LABELS = { question: "标准问题", similar: "相似问题", answer: "答案", chunk: "答案片段" };
   // Error codes of the JSON error shape (and a few of the page's own) -> [title, what it
   // means in Chinese]. The server's message is English, so it is shown only as detail.
@@ -445,7 +447,7 @@
 
   function renderResults(hits, feedback) {
     const band = hits.length ? hits[0].band : "none";
-    const openTop = band === "high" || band === "medium";
+    const openTop = atLeast(band, "medium");
     const list = h("ol", { class: "hits" },
       hits.map((hit, i) => renderHit(hit, i + 1, openTop && i === 0, feedback)));
     const parts = [renderVerdict(band, hits.length)];
@@ -987,7 +989,7 @@
       return button;
     }
     const act = applyButton(g.suggestion, g.entry_id, "insights-apply", true);
-    const close = g.suggestion === "new_entry" && near && (near.band === "high" || near.band === "medium");
+    const close = g.suggestion === "new_entry" && near && atLeast(near.band, "medium");
     const instead = close ? applyButton("add_similar", near.entry_id, "insights-apply-nearest", false) : null;
     // the passage the group reached, when it is not the entry's standard question (and
     // the entry is related at all: the passage an off-topic question lands on says nothing)
