@@ -98,7 +98,7 @@ def parse_source(name: str, raw: bytes, limits: EntryLimits | None = EntryLimits
     if suffix in (".jsonl", ".ndjson", ".json"):
         rows: Iterator[Row] = _jsonl_rows(_decode(name, raw))
     elif suffix in (".csv", ".tsv"):
-        rows = _table_rows(name, _csv_cells(_decode(name, raw), "\t" if suffix == ".tsv" else ","),
+        rows = _table_rows(name, _csv_cells(name, _decode(name, raw), "\t" if suffix == ".tsv" else ","),
                            result.ignored_columns)
     elif suffix == ".xlsx":
         rows = _table_rows(name, _xlsx_cells(name, raw), result.ignored_columns)
@@ -157,10 +157,18 @@ def _jsonl_rows(text: str) -> Iterator[Row]:
         yield number, row if isinstance(row, dict) else "expected a JSON object"
 
 
-def _csv_cells(text: str, delimiter: str) -> Iterator[tuple[int, list[Any]]]:
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    for cells in reader:
-        yield reader.line_num, cells
+def _csv_cells(name: str, text: str, delimiter: str) -> Iterator[tuple[int, list[Any]]]:
+    """Each row's (last) line number and cells. Strict quoting: a quote left open would read the
+    rest of the file into one cell, rows and all, so the file is refused instead."""
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    start = 1
+    try:
+        for cells in reader:
+            yield reader.line_num, cells
+            start = reader.line_num + 1
+    except csv.Error as exc:
+        raise SourceError(f"{name}:{start}: malformed CSV from this row on ({exc}); a cell that "
+                          'opens a quote (") must close it, and a quote inside one is written ""') from exc
 
 
 def _xlsx_cells(name: str, raw: bytes) -> Iterator[tuple[int, list[Any]]]:

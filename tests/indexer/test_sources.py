@@ -120,3 +120,13 @@ def test_csv_rows_with_more_cells_than_the_header_are_reported() -> None:
     rows = parse_source("faq.csv", "id,question\na1,怎么退款,多余\na2,多久到账\n".encode())
     assert [e.external_id for e in rows.entries] == ["a2"]
     assert rows.errors == ["faq.csv:2: more fields than the header names"]
+
+
+def test_a_quote_left_open_refuses_the_csv_rather_than_swallowing_its_rows() -> None:
+    """Without strict quoting, the rows after an unclosed quote became part of one cell
+    and the file was indexed as fewer, wrong entries."""
+    text = 'id,question,answer\na1,怎么退款,"在订单页申请\na2,多久到账,三到五天\na3,怎么改地址,订单页\n'
+    with pytest.raises(SourceError, match=r'^faq\.csv:2: malformed CSV from this row on .*opens a quote'):
+        parse_source("faq.csv", text.encode())
+    ok = parse_source("faq.csv", 'id,question,answer\na1,怎么退款,"说 ""你好""\n再申请"\n'.encode())
+    assert not ok.errors and ok.entries[0].answer == '说 "你好"\n再申请'
