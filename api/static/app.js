@@ -993,7 +993,8 @@
     const instead = close ? applyButton("add_similar", near.entry_id, "insights-apply-nearest", false) : null;
     // the passage the group reached, when it is not the entry's standard question (and
     // the entry is related at all: the passage an off-topic question lands on says nothing)
-    const via = near && near.band !== "none" && near.matched_kind && near.matched_kind !== "question"
+    const related = near && atLeast(near.band, "low");
+    const via = related && near.matched_kind && near.matched_kind !== "question"
       ? h("span", { class: "muted", "data-testid": "insights-via",
                     text: `（经由${KIND_LABELS[near.matched_kind] || near.matched_kind}「${near.matched_text}」）` }) : null;
     return h("li", { class: "ht-row insights-group", "data-testid": "insights-group",
@@ -1008,7 +1009,7 @@
         h("span", { class: "score mono", text: fmt(near.score) }), badge(near.band)) : null,
       // an off-topic question (the weather) lands here too: say so rather than only
       // offering to make it an entry
-      !near || near.band === "none" ? h("p", { class: "ig-unrelated muted", "data-testid": "insights-unrelated",
+      !related ? h("p", { class: "ig-unrelated muted", "data-testid": "insights-unrelated",
         text: "FAQ 里没有与它相关的条目：属于本业务就新建条目，与业务无关可不处理。" }) : null,
       h("div", { class: "ig-actions" },
         answer ? h("label", { htmlFor: answer.id, class: "muted", text: "答案" }) : null, answer, act, instead));

@@ -59,6 +59,17 @@ def ask(service: SearchService, sessions, questions: list[str], when: datetime |
     return ids
 
 
+def log_as(sessions, questions: list[str], vector: np.ndarray, top: list[list[object]]) -> None:
+    """Log ``questions`` as searches that all had ``vector`` and first answers ``top``
+    ([entry id, score] pairs), whatever the index would find for them."""
+    with sessions.begin() as session:
+        searchlog.write(session, [{
+            "id": uuid.uuid4().hex, "created_at": datetime.now(timezone.utc),
+            "collection": "default", "query": q, "normalized_query": q, "top": top,
+            "top_band": "medium", "took_ms": 1.0, "user": None,
+            "vector": vector.astype(np.float32).tobytes()} for q in questions])
+
+
 def test_grouping_joins_close_vectors_and_keeps_far_ones_apart() -> None:
     a, b = np.eye(3, dtype=np.float32)[:2]
     near_a = (a + 0.1 * b) / np.linalg.norm(a + 0.1 * b)
@@ -114,19 +125,12 @@ def test_add_similar_needs_the_entry_first_for_half_of_the_group(logged) -> None
     _, sessions, encoder, service = logged
     vector = encoder.encode_queries([service.normalize_query("退款多久到账")])[0]
 
-    def log(questions: list[str], first: str) -> None:
-        with sessions.begin() as session:
-            searchlog.write(session, [{
-                "id": uuid.uuid4().hex, "created_at": datetime.now(timezone.utc),
-                "collection": "default", "query": q, "normalized_query": q,
-                "top": [[first, 0.9]], "top_band": "medium", "took_ms": 1.0, "user": None,
-                "vector": vector.astype(np.float32).tobytes()} for q in questions])
-
-    log(["退款到账要几天呢", "退款到账要几天呀", "退款到账要几天"], "address")
+    log_as(sessions, ["退款到账要几天呢", "退款到账要几天呀", "退款到账要几天"], vector, [["address", 0.9]])
     (group,) = insights.compute(service, "default").groups
     assert group.nearest.entry_id == "refund" and group.nearest.band == "high"
     assert group.suggestion == "new_entry"
-    log(["退款到账要几天嘛", "退款到账要几天哦", "退款到账要几天啊", "退款到账要几天么"], "refund")
+    log_as(sessions, ["退款到账要几天嘛", "退款到账要几天哦", "退款到账要几天啊", "退款到账要几天么"], vector,
+           [["refund", 0.9]])
     (group,) = insights.compute(service, "default").groups  # 4 of 7 found refund first
     assert group.suggestion == "add_similar" and group.entry_id == "refund"
 
@@ -142,19 +146,11 @@ def test_add_similar_needs_the_searches_to_lead_by_the_margin(logged) -> None:
     encoder.profile = replace(encoder.profile, thresholds=Thresholds(0.9, 0.7, 0.5, margin=0.05))
     vector = encoder.encode_queries([service.normalize_query("退款多久到账")])[0]
 
-    def log(questions: list[str], top: list) -> None:  # type: ignore[type-arg]
-        with sessions.begin() as session:
-            searchlog.write(session, [{
-                "id": uuid.uuid4().hex, "created_at": datetime.now(timezone.utc),
-                "collection": "default", "query": q, "normalized_query": q, "top": top,
-                "top_band": "medium", "took_ms": 1.0, "user": None,
-                "vector": vector.astype(np.float32).tobytes()} for q in questions])
-
-    log(["退款到账要几天呢", "退款到账要几天呀"], [["refund", 0.95], ["address", 0.93]])
+    log_as(sessions, ["退款到账要几天呢", "退款到账要几天呀"], vector, [["refund", 0.95], ["address", 0.93]])
     (group,) = insights.compute(service, "default").groups
     assert group.nearest.entry_id == "refund" and group.nearest.score >= 0.9
     assert group.suggestion == "new_entry"  # first, but 0.02 ahead: hesitant
-    log(["退款到账要几天嘛", "退款到账要几天哦"], [["refund", 0.99], ["address", 0.8]])
+    log_as(sessions, ["退款到账要几天嘛", "退款到账要几天哦"], vector, [["refund", 0.99], ["address", 0.8]])
     (group,) = insights.compute(service, "default").groups  # mean lead (0.02 + 0.19) / 2
     assert group.suggestion == "add_similar" and group.entry_id == "refund"
 
@@ -202,14 +198,8 @@ def test_add_similar_needs_the_entry_s_standard_question_nearest(settings, tmp_p
     sessions, encoder, service = index_faq(settings, tmp_path, rows)
 
     def log(questions: list[str], like: str) -> None:
-        vector = encoder.encode_queries([like])[0]
-        with sessions.begin() as session:
-            searchlog.write(session, [{
-                "id": uuid.uuid4().hex, "created_at": datetime.now(timezone.utc),
-                "collection": "default", "query": q, "normalized_query": q,
-                "top": [["refund", 0.99], ["address", 0.5]], "top_band": "medium",
-                "took_ms": 1.0, "user": None, "vector": vector.astype(np.float32).tobytes()}
-                for q in questions])
+        log_as(sessions, questions, encoder.encode_queries([like])[0],
+               [["refund", 0.99], ["address", 0.5]])
 
     log(["钱啥时候退回来呀", "钱啥时候退回来嘛"], "钱什么时候退回来")
     (group,) = insights.compute(service, "default").groups
