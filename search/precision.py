@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 MIN_MEAN_COSINE = 0.995  # against fp32 on the sample
 MIN_SPEEDUP = 1.10  # a reduced precision must earn its small loss of accuracy
+SCREEN_SLOWDOWN = 2.0  # slower than this on the first pass (warm-up included): not timed
 _SAMPLE = [
     "我的订单什么时候发货",
     "退款一般多久能到账呢",
@@ -57,40 +58,59 @@ def _cache_key(encoder: "Encoder") -> str:
             f"|threads {encoder.threads}")
 
 
-def measure(encoder: Encoder, rounds: int = 3) -> dict[str, dict[str, float]]:
+def measure(encoder: Encoder, rounds: int = 3) -> dict[str, dict[str, float | str | None]]:
     """Time each CPU precision on the sample; returns seconds and cosine vs fp32.
 
-    The precisions take turns, round after round, and each keeps its fastest round: a
-    machine busy with other work for a moment then slows one round of each, not every
-    round of one (a choice made under load is remembered for good)."""
+    A first pass encodes the sample's distinct texts once in each precision: the warm-up,
+    and the vectors to compare. A precision that leaves fp32's vectors, or that takes over
+    ``SCREEN_SLOWDOWN`` times fp32's time on that pass and on a second one (bf16 on a CPU
+    without bf16 instructions runs some ten times slower), cannot be chosen and is not
+    timed further (``seconds`` None, ``skipped`` says why). The others take turns on the
+    whole sample, round after round, and each keeps its fastest round: a machine busy with
+    other work for a moment then slows one round of each, not every round of one (a choice
+    made under load is remembered for good)."""
     from .encoder import CPU_PRECISIONS, _with_precision
 
     fp32_model = encoder.model
     texts = [encoder.profile.passage_prefix + t for t in _SAMPLE]
+    distinct = list(dict.fromkeys(texts))
     models = {"fp32": fp32_model}
     with warnings.catch_warnings():  # torch deprecates its quantised tensors
         warnings.simplefilter("ignore")
         for precision in CPU_PRECISIONS:
             if precision != "fp32":
                 models[precision] = _with_precision(copy.deepcopy(fp32_model), precision, "cpu")
-    seconds = {p: float("inf") for p in models}
+    first: dict[str, float] = {}
     vectors: dict[str, np.ndarray] = {}
     try:
-        for precision, model in models.items():  # warm-up, and the vectors to compare
+        for precision, model in models.items():
             encoder.model = model
-            vectors[precision] = encoder._encode_prepared(texts).vectors
-        for _ in range(rounds):
-            for precision, model in models.items():
+            vectors[precision], first[precision] = _timed(encoder, distinct)
+        for precision, model in models.items():  # too slow, but perhaps only warming up
+            if first[precision] > SCREEN_SLOWDOWN * first["fp32"]:
                 encoder.model = model
-                start = time.perf_counter()
-                encoder._encode_prepared(texts)
-                seconds[precision] = min(seconds[precision], time.perf_counter() - start)
+                first[precision] = min(first[precision], _timed(encoder, distinct)[1])
+        cosine = {p: float(np.mean(np.sum(v * vectors["fp32"], axis=1))) for p, v in vectors.items()}
+        skipped = {p: f"mean cosine {cosine[p]:.4f} < {MIN_MEAN_COSINE}" for p in models
+                   if cosine[p] < MIN_MEAN_COSINE}
+        skipped |= {p: f"first passes {first[p] / first['fp32']:.1f}x fp32's time" for p in models
+                    if p not in skipped and first[p] > SCREEN_SLOWDOWN * first["fp32"]}
+        timed = {p: m for p, m in models.items() if p not in skipped}
+        seconds = {p: float("inf") for p in timed}
+        for _ in range(rounds):
+            for precision, model in timed.items():
+                encoder.model = model
+                seconds[precision] = min(seconds[precision], _timed(encoder, texts)[1])
     finally:
         encoder.model = fp32_model
-    reference = vectors["fp32"]
-    return {p: {"seconds": seconds[p],
-                "mean_cosine": float(np.mean(np.sum(vectors[p] * reference, axis=1)))}
+    return {p: {"seconds": seconds.get(p), "mean_cosine": cosine[p], "skipped": skipped.get(p)}
             for p in models}
+
+
+def _timed(encoder: Encoder, texts: list[str]) -> tuple[np.ndarray, float]:
+    start = time.perf_counter()
+    vectors = encoder._encode_prepared(texts).vectors
+    return vectors, time.perf_counter() - start
 
 
 def choose_cpu_precision(encoder: "Encoder", cache_dir: str | None) -> str:
@@ -100,12 +120,9 @@ def choose_cpu_precision(encoder: "Encoder", cache_dir: str | None) -> str:
     if key in stored:
         return stored[key]["precision"]
     results = measure(encoder)
-    base = results["fp32"]["seconds"]
-    best = "fp32"
-    for precision, r in results.items():
-        ok = r["mean_cosine"] >= MIN_MEAN_COSINE and base / r["seconds"] >= MIN_SPEEDUP
-        if ok and r["seconds"] < results[best]["seconds"]:
-            best = precision
+    timed = {p: float(r["seconds"]) for p, r in results.items() if r["seconds"] is not None}
+    best = min((p for p in timed if timed["fp32"] / timed[p] >= MIN_SPEEDUP),
+               key=timed.__getitem__, default="fp32")
     log.info("CPU precision measured: %s -> %s", results, best)
     if cache is not None:
         stored[key] = {"precision": best, "measured": results}
