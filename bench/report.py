@@ -515,6 +515,9 @@ def render_page(results: dict[str, dict[str, Any]], images: dict[str, list[Path]
               "- `bench/encode_batching.py`: batching strategies of the encoder.",
               "- `bench/search_ab.py OTHER_CHECKOUT`: /v1/search against /v1/embeddings for "
               "two checkouts side by side, to judge a change to the search path.",
+              "- The GPU path (`make serve GPU=1`: a CUDA torch and faiss-gpu, fp16 encoding, "
+              "IVF trained and added on the GPU; docs/deployment.md): no run of these "
+              "benchmarks has had a GPU yet, so its reindex throughput is not measured here.",
               "- [search-speed.md](search-speed.md): where a search's time goes beside its "
               "encoding, and what was measured and dropped there (separate runs).", ""]
     closing = closing_notes(rows)
