@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 MIN_MEAN_COSINE = 0.995  # against fp32 on the sample
 MIN_SPEEDUP = 1.10  # a reduced precision must earn its small loss of accuracy
-SCREEN_SLOWDOWN = 2.0  # slower than this on the first pass (warm-up included): not timed
+SCREEN_SLOWDOWN = 2.0  # over this many times fp32 on two first passes: not timed
 _SAMPLE = [
     "我的订单什么时候发货",
     "退款一般多久能到账呢",
