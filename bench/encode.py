@@ -168,19 +168,20 @@ def timed(fn: Run, texts: list[str]) -> tuple[float, float, np.ndarray]:
     return time.perf_counter() - wall, time.process_time() - cpu, vectors
 
 
-def screen(runs: dict[str, Run], texts: list[str],
-           slowdown: float = 2.0) -> tuple[dict[str, Run], dict[str, str]]:
-    """Our precisions that run over ``slowdown`` times ours-fp32's time on ``texts`` (after
-    a warm-up) are left out of the rounds, as the server's own precision timing leaves
-    them out (search/precision.py): bf16 on a CPU without bf16 instructions would take
-    most of the run and could not win. Returns the contenders kept and why others went."""
+def screen(runs: dict[str, Run], texts: list[str]) -> tuple[dict[str, Run], dict[str, str]]:
+    """Our precisions that run over ``SCREEN_SLOWDOWN`` times ours-fp32's time on ``texts``
+    (after a warm-up) are left out of the rounds, by the server's own precision timing's
+    rule (search/precision.py): bf16 on a CPU without bf16 instructions would take most of
+    the run and could not win. Returns the contenders kept and why others went."""
+    from search.precision import SCREEN_SLOWDOWN
+
     seconds = {}
     for name, run in runs.items():
         if name.startswith("ours"):
             run(texts[:8])
             seconds[name] = timed(run, texts)[0]
     skipped = {name: f"{s / seconds['ours-fp32']:.1f}× ours-fp32's time on {len(texts)} texts"
-               for name, s in seconds.items() if s > slowdown * seconds["ours-fp32"]}
+               for name, s in seconds.items() if s > SCREEN_SLOWDOWN * seconds["ours-fp32"]}
     for name, why in skipped.items():
         C.log(f"{name} not timed: {why}")
     return {k: v for k, v in runs.items() if k not in skipped}, skipped
@@ -247,10 +248,6 @@ def summarise(rounds: list[dict[str, Any]], n_texts: int, n_tokens: int, useful_
     return summary
 
 
-def peak_size(result: dict[str, Any], dtype: str) -> int:
-    return int(result["peak"].get(f"{dtype}_size", result["peak"].get("size", 4096)))
-
-
 def render(result: dict[str, Any]) -> str:
     summary, sts = result["summary"], result.get("sts_b_spearman", {})
     base = sts.get("ours-fp32")
@@ -278,8 +275,8 @@ def render(result: dict[str, Any]) -> str:
                              "STS-B Spearman", "drop vs fp32"], rows),
            "",
            f"Matmul peak (best of repeats, max of before/after): "
-           f"fp32 {result['peak']['fp32']:.1f} GFLOP/s ({peak_size(result, 'fp32')}²), "
-           f"bf16 {result['peak']['bf16']:.1f} GFLOP/s ({peak_size(result, 'bf16')}²) "
+           f"fp32 {result['peak']['fp32']:.1f} GFLOP/s ({result['peak']['fp32_size']:.0f}²), "
+           f"bf16 {result['peak']['bf16']:.1f} GFLOP/s ({result['peak']['bf16_size']:.0f}²) "
            f"(per CPU-second: fp32 {result['peak']['fp32_per_cpu_s']:.1f}, bf16 "
            f"{result['peak']['bf16_per_cpu_s']:.1f}); the CPU-time share compares GFLOP per "
            "CPU-second, which a busy shared machine distorts less.",

@@ -86,15 +86,19 @@ def measure(encoder: Encoder, rounds: int = 3) -> dict[str, dict[str, float | st
         for precision, model in models.items():
             encoder.model = model
             vectors[precision], first[precision] = _timed(encoder, distinct)
-        for precision, model in models.items():  # too slow, but perhaps only warming up
-            if first[precision] > SCREEN_SLOWDOWN * first["fp32"]:
-                encoder.model = model
-                first[precision] = min(first[precision], _timed(encoder, distinct)[1])
         cosine = {p: float(np.mean(np.sum(v * vectors["fp32"], axis=1))) for p, v in vectors.items()}
         skipped = {p: f"mean cosine {cosine[p]:.4f} < {MIN_MEAN_COSINE}" for p in models
                    if cosine[p] < MIN_MEAN_COSINE}
-        skipped |= {p: f"first passes {first[p] / first['fp32']:.1f}x fp32's time" for p in models
-                    if p not in skipped and first[p] > SCREEN_SLOWDOWN * first["fp32"]}
+
+        def too_slow(p: str) -> bool:
+            return p not in skipped and first[p] > SCREEN_SLOWDOWN * first["fp32"]
+
+        for precision, model in models.items():  # too slow, but perhaps only warming up
+            if too_slow(precision):
+                encoder.model = model
+                first[precision] = min(first[precision], _timed(encoder, distinct)[1])
+        skipped |= {p: f"first passes {first[p] / first['fp32']:.1f}x fp32's time"
+                    for p in models if too_slow(p)}
         timed = {p: m for p, m in models.items() if p not in skipped}
         seconds = {p: float("inf") for p in timed}
         for _ in range(rounds):
